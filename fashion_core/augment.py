@@ -1,0 +1,191 @@
+"""Batched, per-image random augmentation as tensor ops on the training device.
+
+Each op has its own probability p and is drawn independently for every image (report 003's
+AUGMENT_PROB semantics), unlike torchvision v2 batch transforms that draw once per batch.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+
+import torch
+import torch.nn.functional as F
+
+# Sandal, Sneaker, Ankle boot all face the same way in train and test (report 003).
+NO_FLIP_CLASSES = (5, 7, 9)
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probability (`*_p`, 0 = off) and strength of every op; defaults = no augmentation."""
+
+    hflip_p: float = 0.0
+    class_aware_flip: bool = False  # never flip Sandal/Sneaker/Ankle boot
+    vflip_p: float = 0.0
+    rotate_p: float = 0.0
+    rotate_deg: float = 15.0  # max |angle|, degrees (<= 45)
+    zoom_p: float = 0.0
+    zoom: float = 0.1  # max relative scale change (<= 0.2 per report 000)
+    translate_p: float = 0.0
+    translate: float = 0.1  # max shift, fraction of the image side
+    brightness_p: float = 0.0
+    brightness: float = 0.2  # max relative change of intensity
+    contrast_p: float = 0.0
+    contrast: float = 0.2  # max relative change of contrast around the image mean
+    noise_p: float = 0.0
+    noise_std: float = 0.05  # gaussian noise std, intensity units in [0, 1]
+    erase_p: float = 0.0
+    erase_area: float = 0.25  # max erased fraction of the image (min is 0.02)
+    crop_p: float = 0.0
+    crop_pad: int = 4  # pad by this many pixels then crop 28x28 back
+
+    def validate(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            if f.name.endswith("_p") and not 0.0 <= v <= 1.0:
+                raise ValueError(f"augment.{f.name} must be a probability in [0, 1], got {v}")
+        limits = {"rotate_deg": 45, "zoom": 0.5, "translate": 0.5, "brightness": 1.0,
+                  "contrast": 1.0, "noise_std": 1.0, "erase_area": 1.0, "crop_pad": 14}
+        for name, hi in limits.items():
+            v = getattr(self, name)
+            if not 0 <= v <= hi:
+                raise ValueError(f"augment.{name} must be in [0, {hi}], got {v}")
+        if self.erase_p and self.erase_area < 0.02:
+            raise ValueError("augment.erase_area must be >= 0.02 when erasing is on")
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name.endswith("_p"))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(),
+    # report 000: Keras ImageDataGenerator, rotation 45, both flips, zoom 20%
+    "report000": AugmentConfig(hflip_p=0.5, vflip_p=0.5, rotate_p=1.0, rotate_deg=45, zoom_p=1.0, zoom=0.2),
+    # report 001: brightness, flip, rotation, zoom, translation, cutout, contrast
+    "report001": AugmentConfig(hflip_p=0.5, rotate_p=0.3, rotate_deg=10, zoom_p=0.3, translate_p=0.3,
+                               brightness_p=0.3, contrast_p=0.3, erase_p=0.3),
+    # report 003: noise, brightness, class-aware flip, random erasing, pad-4 crop, AUGMENT_PROB=0.3
+    "report003": AugmentConfig(hflip_p=0.3, class_aware_flip=True, noise_p=0.3, brightness_p=0.3,
+                               erase_p=0.3, crop_p=0.3),
+    # report 004: horizontal flip and random crop only
+    "report004": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2),
+    # our flagship: flip + pad-crop + light erasing
+    "flagship": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2, erase_p=0.25, erase_area=0.15),
+}
+
+
+def _mask(n: int, p: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return torch.rand(n, generator=gen, device=device) < p
+
+
+def _uniform(n: int, lo: float, hi: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+    return lo + (hi - lo) * torch.rand(n, generator=gen, device=device)
+
+
+def augment_batch(x: torch.Tensor, labels: torch.Tensor | None, cfg: AugmentConfig,
+                  gen: torch.Generator) -> torch.Tensor:
+    """x: (N, 1, H, W) float in [0, 1] on any device -> augmented copy, same shape.
+
+    `gen` must live on x.device; labels are needed only for the class-aware flip.
+    """
+    n, dev = x.shape[0], x.device
+    if not cfg.active or n == 0:
+        return x
+    if cfg.hflip_p:
+        m = _mask(n, cfg.hflip_p, gen, dev)
+        if cfg.class_aware_flip and labels is not None:
+            m &= ~torch.isin(labels, torch.tensor(NO_FLIP_CLASSES, device=dev))
+        x = torch.where(m[:, None, None, None], x.flip(-1), x)
+    if cfg.vflip_p:
+        m = _mask(n, cfg.vflip_p, gen, dev)
+        x = torch.where(m[:, None, None, None], x.flip(-2), x)
+    if cfg.rotate_p or cfg.zoom_p or cfg.translate_p:
+        x = _affine(x, cfg, gen)
+    if cfg.crop_p and cfg.crop_pad:
+        x = _pad_crop(x, cfg, gen)
+    if cfg.brightness_p:
+        f = 1 + _uniform(n, -cfg.brightness, cfg.brightness, gen, dev) * _mask(n, cfg.brightness_p, gen, dev)
+        x = (x * f[:, None, None, None]).clamp(0, 1)
+    if cfg.contrast_p:
+        f = 1 + _uniform(n, -cfg.contrast, cfg.contrast, gen, dev) * _mask(n, cfg.contrast_p, gen, dev)
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        x = ((x - mean) * f[:, None, None, None] + mean).clamp(0, 1)
+    if cfg.noise_p:
+        m = _mask(n, cfg.noise_p, gen, dev)[:, None, None, None]
+        noise = torch.randn(x.shape, generator=gen, device=dev, dtype=x.dtype) * cfg.noise_std
+        x = (x + noise * m).clamp(0, 1)
+    if cfg.erase_p:
+        x = _erase(x, cfg, gen)
+    return x
+
+
+def _affine(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Per-image rotation, zoom and translation in one grid_sample (black fill)."""
+    n, dev = x.shape[0], x.device
+    ang = _uniform(n, -cfg.rotate_deg, cfg.rotate_deg, gen, dev) * math.pi / 180
+    ang = ang * _mask(n, cfg.rotate_p, gen, dev)
+    scale = 1 + _uniform(n, -cfg.zoom, cfg.zoom, gen, dev) * _mask(n, cfg.zoom_p, gen, dev)
+    shift = _uniform(2 * n, -cfg.translate, cfg.translate, gen, dev).view(n, 2) * 2  # grid units
+    shift = shift * _mask(n, cfg.translate_p, gen, dev)[:, None]
+    cos, sin = torch.cos(ang) / scale, torch.sin(ang) / scale  # zoom in = sample a smaller window
+    theta = torch.stack([torch.stack([cos, -sin, shift[:, 0]], 1),
+                         torch.stack([sin, cos, shift[:, 1]], 1)], 1).to(x.dtype)  # (N, 2, 3)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _pad_crop(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Pad by crop_pad with zeros, then take a random HxW window per image."""
+    n, c, h, w = x.shape
+    pad, dev = cfg.crop_pad, x.device
+    padded = F.pad(x, (pad, pad, pad, pad))
+    m = _mask(n, cfg.crop_p, gen, dev)
+    dy = torch.where(m, torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev), pad)
+    dx = torch.where(m, torch.randint(0, 2 * pad + 1, (n,), generator=gen, device=dev), pad)
+    rows = (torch.arange(h, device=dev)[None, :] + dy[:, None])  # (N, H)
+    cols = (torch.arange(w, device=dev)[None, :] + dx[:, None])  # (N, W)
+    idx = (rows[:, :, None] * (w + 2 * pad) + cols[:, None, :]).view(n, 1, h * w).expand(n, c, h * w)
+    return padded.flatten(2).gather(2, idx).view(n, c, h, w)
+
+
+def _erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Random erasing (Zhong et al. 2017): one rectangle per image, area 2%..erase_area, black."""
+    n, _, h, w = x.shape
+    dev = x.device
+    area = _uniform(n, 0.02, cfg.erase_area, gen, dev) * h * w
+    log_ratio = _uniform(n, math.log(0.3), math.log(1 / 0.3), gen, dev)
+    eh = (area * log_ratio.exp()).sqrt().round().clamp(1, h)
+    ew = (area / log_ratio.exp()).sqrt().round().clamp(1, w)
+    y0 = (torch.rand(n, generator=gen, device=dev) * (h - eh + 1)).floor()
+    x0 = (torch.rand(n, generator=gen, device=dev) * (w - ew + 1)).floor()
+    ys = torch.arange(h, device=dev)[None, :]
+    xs = torch.arange(w, device=dev)[None, :]
+    in_y = (ys >= y0[:, None]) & (ys < (y0 + eh)[:, None])  # (N, H)
+    in_x = (xs >= x0[:, None]) & (xs < (x0 + ew)[:, None])  # (N, W)
+    box = in_y[:, :, None] & in_x[:, None, :] & _mask(n, cfg.erase_p, gen, dev)[:, None, None]
+    return x.masked_fill(box[:, None], 0.0)
+
+
+def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0,
+            labels: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """images (N, 28, 28) uint8 -> (original, augmented), both (N, 28, 28) uint8, for the UI."""
+    gen = torch.Generator().manual_seed(seed)
+    x = images.float().div(255).unsqueeze(1)
+    out = augment_batch(x, labels, cfg, gen)
+    return images, (out.squeeze(1) * 255).round().to(torch.uint8)
+
+
+def preview_grid(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0,
+                 labels: torch.Tensor | None = None, gap: int = 2) -> torch.Tensor:
+    """Two-row uint8 grid (2*28 + gap, N*(28 + gap) - gap): originals on top, augmented below."""
+    orig, aug = preview(images, cfg, seed, labels)
+    n, h, w = orig.shape
+    grid = torch.full((2 * h + gap, n * (w + gap) - gap), 128, dtype=torch.uint8)
+    for i in range(n):
+        grid[:h, i * (w + gap): i * (w + gap) + w] = orig[i]
+        grid[h + gap:, i * (w + gap): i * (w + gap) + w] = aug[i]
+    return grid

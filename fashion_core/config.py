@@ -1,0 +1,173 @@
+"""The one frozen training config: UI form -> job -> trainer -> saved run -> Compare page.
+
+`TrainConfig.validate()` rejects bad values before anything starts, naming the field.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from fashion_core.augment import PRESETS, AugmentConfig
+
+OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
+SCHEDULES = ("none", "exponential", "plateau", "cosine", "onecycle")
+LOSSES = ("ce", "weighted_ce", "focal")
+INITS = ("default", "he", "glorot")
+VAL_SPLITS = ("random", "stratified", "none")
+# report 003 doubles the loss of its four hard classes: T-shirt, Pullover, Coat, Shirt
+HARD_CLASS_WEIGHTS = (2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 1.0)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    # model
+    model: str = "flagship"
+    model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.3}
+    init: str = "default"  # default (PyTorch), he (report 004), glorot
+    # schedule of work
+    epochs: int = 10
+    batch_size: int = 128
+    max_steps: int = 0  # stop after this many optimiser steps (0 = no limit)
+    early_stop_patience: int = 0  # epochs without a better val accuracy (0 = off; report 002: 10)
+    # optimiser
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9  # SGD momentum / RMSprop momentum
+    nesterov: bool = True
+    beta1: float = 0.9
+    beta2: float = 0.999
+    weight_decay: float = 5e-4
+    # learning-rate schedule
+    schedule: str = "onecycle"
+    decay_rate: float = 0.9  # exponential: lr *= decay_rate every decay_steps steps (report 003)
+    decay_steps: int = 10_000
+    plateau_patience: int = 1  # epochs (report 001)
+    plateau_factor: float = 0.5
+    warmup_frac: float = 0.2  # one-cycle: fraction of steps spent warming up
+    # loss
+    loss: str = "ce"
+    class_weights: tuple = HARD_CLASS_WEIGHTS  # used by weighted_ce
+    focal_gamma: float = 2.0
+    focal_alpha: float = 0.25  # 0 = no alpha balancing
+    label_smoothing: float = 0.0
+    # regularisation extras
+    ema_decay: float = 0.0  # 0 = off; else keep an exponential moving average of weights
+    tta_flip: bool = False  # test-time: average with the horizontally flipped image
+    # data
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    val_split: str = "random"
+    val_fraction: float = 0.2
+    val_count: int = 4000
+    train_subset: int = 0  # use only the first N training images (0 = all), for quick runs
+    seed: int = 0
+    device: str = "auto"  # auto, cpu or cuda
+    note: str = ""  # free text: the recipe, where it comes from
+
+    def validate(self) -> "TrainConfig":
+        """Raise ValueError naming the first bad field; return self when all is well."""
+        from fashion_core.models import list_models  # late: models import torch.nn only
+
+        def need(ok: bool, name: str, msg: str) -> None:
+            if not ok:
+                raise ValueError(f"{name}: {msg} (got {getattr(self, name)!r})")
+
+        need(self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`")
+        need(isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict")
+        need(self.init in INITS, "init", f"must be one of {INITS}")
+        need(isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs", "must be an integer 1..1000")
+        need(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192, "batch_size",
+             "must be an integer 1..8192")
+        need(isinstance(self.max_steps, int) and self.max_steps >= 0, "max_steps", "must be >= 0")
+        need(isinstance(self.early_stop_patience, int) and self.early_stop_patience >= 0,
+             "early_stop_patience", "must be >= 0")
+        need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
+        need(0 < self.lr <= 10, "lr", "must be in (0, 10]")
+        need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
+        need(0 <= self.beta1 < 1, "beta1", "must be in [0, 1)")
+        need(0 <= self.beta2 < 1, "beta2", "must be in [0, 1)")
+        need(0 <= self.weight_decay < 1, "weight_decay", "must be in [0, 1)")
+        need(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}")
+        need(0 < self.decay_rate <= 1, "decay_rate", "must be in (0, 1]")
+        need(self.decay_steps >= 1, "decay_steps", "must be >= 1")
+        need(self.plateau_patience >= 0, "plateau_patience", "must be >= 0")
+        need(0 < self.plateau_factor < 1, "plateau_factor", "must be in (0, 1)")
+        need(0 < self.warmup_frac < 1, "warmup_frac", "must be in (0, 1)")
+        need(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
+        need(len(self.class_weights) == 10 and all(w > 0 for w in self.class_weights), "class_weights",
+             "must be 10 positive numbers")
+        need(0 <= self.focal_gamma <= 10, "focal_gamma", "must be in [0, 10]")
+        need(0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]")
+        need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
+        need(self.val_split in VAL_SPLITS, "val_split", f"must be one of {VAL_SPLITS}")
+        need(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
+        need(10 <= self.val_count < 60_000, "val_count", "must be in [10, 60000)")
+        need(self.train_subset >= 0, "train_subset", "must be >= 0")
+        need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
+             "must be auto, cpu or cuda")
+        need(self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",
+             "early stopping needs a validation split (val_split is 'none')")
+        need(self.schedule != "plateau" or self.val_split != "none", "schedule",
+             "reduce-on-plateau needs a validation split (val_split is 'none')")
+        self.augment.validate()
+        return self
+
+    # --- JSON round trip ------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["class_weights"] = list(self.class_weights)
+        return d
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), indent=2)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict (a saved config.json or a form); unknown keys are an error."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(d) - known
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: unknown config field")
+        d = dict(d)
+        aug = d.get("augment", {})
+        if isinstance(aug, str):
+            if aug not in PRESETS:
+                raise ValueError(f"augment: unknown preset {aug!r}; choose one of {', '.join(PRESETS)}")
+            d["augment"] = PRESETS[aug]
+        elif isinstance(aug, dict):
+            aug_known = {f.name for f in fields(AugmentConfig)}
+            bad = set(aug) - aug_known
+            if bad:
+                raise ValueError(f"augment.{sorted(bad)[0]}: unknown augmentation field")
+            d["augment"] = AugmentConfig(**aug)
+        if "class_weights" in d:
+            d["class_weights"] = tuple(float(w) for w in d["class_weights"])
+        return cls(**d)
+
+    def replace(self, **changes) -> "TrainConfig":
+        return replace(self, **changes)
+
+
+# Recipes from the reports, as starting points for the form and the CLI (`--recipe`).
+RECIPES: dict[str, dict[str, Any]] = {
+    "report002": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="none", batch_size=128,
+                      epochs=100, early_stop_patience=10, val_split="random", val_fraction=0.2),
+    "report000": dict(optimizer="rmsprop", lr=1e-3, momentum=0.0, weight_decay=0.0, schedule="none",
+                      batch_size=128, val_split="random", val_fraction=0.2, augment="report000"),
+    "report003": dict(optimizer="adam", lr=5e-4, weight_decay=0.0, schedule="exponential",
+                      decay_rate=0.9, decay_steps=10_000, batch_size=64, val_split="stratified",
+                      val_count=4000, augment="report003"),
+    "report004": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="none", batch_size=32,
+                      init="he", augment="report004"),
+    "report001": dict(optimizer="nadam", lr=1e-3, beta1=0.9, beta2=0.99, weight_decay=0.0,
+                      schedule="plateau", plateau_patience=1, augment="report001"),
+    "flagship": dict(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4,
+                     schedule="onecycle", batch_size=128, label_smoothing=0.1, augment="flagship"),
+}
+
+
+def recipe(name: str, **overrides) -> TrainConfig:
+    if name not in RECIPES:
+        raise ValueError(f"recipe: unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
+    return TrainConfig.from_dict({**RECIPES[name], **overrides})

@@ -1,0 +1,21 @@
+"""Pick the compute device: CUDA when present, else the CPU."""
+from __future__ import annotations
+
+import torch
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """'auto' -> cuda if available else cpu; 'cuda' without a GPU raises a clear error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("device: 'cuda' was asked for but no CUDA GPU is available; use 'auto' or 'cpu'")
+    return torch.device(name)
+
+
+def describe_device(device: torch.device | None = None) -> str:
+    """Human-readable name, e.g. 'NVIDIA H100 80GB HBM3' or 'CPU (2 threads)'."""
+    device = device or resolve_device()
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"CPU ({torch.get_num_threads()} threads)"

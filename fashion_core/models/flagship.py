@@ -1,0 +1,35 @@
+"""Our flagship: a short conv-pool-BN stack in the style of airbench, sized for accuracy per second.
+
+Each stage is conv -> max-pool -> BN -> ReLU -> conv -> BN -> ReLU; the head is a global max-pool
+and a linear layer. `flagship` is the fast default, `flagship_wide` trades speed for accuracy.
+"""
+from __future__ import annotations
+
+import torch.nn as nn
+
+from fashion_core.models import register_model
+from fashion_core.models.layers import conv_bn
+
+
+def _stage(c_in: int, c_out: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.MaxPool2d(2),
+                         nn.BatchNorm2d(c_out), nn.ReLU(), conv_bn(c_out, c_out))
+
+
+def _net(widths: tuple[int, int, int, int]) -> nn.Module:
+    stem, *stages = widths
+    layers = [conv_bn(1, stem)]
+    for c_in, c_out in zip(widths[:-1], stages):
+        layers.append(_stage(c_in, c_out))  # 28 -> 14 -> 7 -> 3
+    layers += [nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(widths[-1], 10, bias=False)]
+    return nn.Sequential(*layers)
+
+
+@register_model("Flagship (ours): 3 conv-pool-BN stages 24/48/96, global max-pool; fast on CPU", "ours")
+def flagship(widths: tuple[int, int, int, int] = (24, 24, 48, 96)) -> nn.Module:
+    return _net(tuple(widths))
+
+
+@register_model("Flagship wide (ours): the same stages at 32/64/128/256 for the best accuracy", "ours")
+def flagship_wide(widths: tuple[int, int, int, int] = (32, 64, 128, 256)) -> nn.Module:
+    return _net(tuple(widths))
