@@ -66,10 +66,15 @@ def is_available(root: str | os.PathLike | None = None) -> bool:
     return _extracted(raw) or _archives(raw) or _extracted(cached)
 
 
+def _is_writable(folder: Path) -> bool:
+    """os.access says yes to root on any folder, so also honour a folder with no write bits."""
+    return os.access(folder, os.W_OK) and bool(folder.stat().st_mode & 0o222)
+
+
 def _writable_root(root: Path) -> Path:
     """root itself when files can be extracted there, else a cache copy of its raw files."""
     raw = root / "FashionMNIST" / "raw"
-    if _extracted(raw) or not raw.exists() or os.access(raw, os.W_OK):
+    if _extracted(raw) or not raw.exists() or _is_writable(raw):
         return root
     cached = CACHE_DIR / "FashionMNIST" / "raw"
     cached.mkdir(parents=True, exist_ok=True)

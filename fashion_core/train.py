@@ -216,12 +216,12 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
             if sched is not None and not per_step:
                 sched.step(row["val_acc"])
         run.append_metrics(row)
-        report({"phase": "epoch", **row, "epochs": cfg.epochs, "total_steps": total_steps})
         if improved:  # with no validation split, the latest epoch is the best we know of
             save_checkpoint(run.path / "best.pt", {"model": model.state_dict(),
                                                    "ema": ema.state_dict() if ema is not None else None,
                                                    "epoch": epoch + 1})
         checkpoint(last_path, epoch + 1, 0)
+        report({"phase": "epoch", **row, "epochs": cfg.epochs, "total_steps": total_steps})
         if cfg.early_stop_patience and stale >= cfg.early_stop_patience:
             break
 

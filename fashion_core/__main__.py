@@ -1,0 +1,155 @@
+"""Command line: python -m fashion_core list-models | train | evaluate | predict."""
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from pathlib import Path
+
+
+def _cmd_list_models(args: argparse.Namespace) -> int:
+    from fashion_core.models import list_models, model_info
+
+    rows = []
+    for name in list_models():
+        info = model_info(name)
+        rows.append({"name": name, "report": info.report, "params": info.num_params,
+                     "reported_params": info.reported_params, "reported_accuracy": info.reported_accuracy,
+                     "description": info.description})
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    print(f"{'model':22} {'report':6} {'params':>11} {'reported acc':>12}  description")
+    for r in rows:
+        acc = f"{r['reported_accuracy']:.2f}%" if r["reported_accuracy"] else "-"
+        print(f"{r['name']:22} {r['report']:6} {r['params']:>11,} {acc:>12}  {r['description']}")
+    return 0
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fashion_core.config import RECIPES, TrainConfig
+    from fashion_core.runs import new_run_dir
+    from fashion_core.train import train
+
+    settings = dict(RECIPES[args.recipe]) if args.recipe else {}
+    if args.config:
+        settings.update(json.loads(Path(args.config).read_text()))
+    for flag in ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "loss", "device", "seed"):
+        if getattr(args, flag) is not None:
+            settings[flag] = getattr(args, flag)
+    for item in args.set or []:
+        key, _, value = item.partition("=")
+        settings[key] = _parse_value(value)
+    cfg = TrainConfig.from_dict(settings).validate()
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.model)
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+
+    def show(p: dict) -> None:
+        if p.get("phase") == "train" and not args.quiet:
+            print(f"\repoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['total_steps']} "
+                  f"loss {p['train_loss']:.4f} acc {p['train_acc']:.2f}% {p['images_per_s']:.0f} img/s "
+                  f"ETA {p['eta_s']:.0f}s   ", end="", file=sys.stderr, flush=True)
+        elif p.get("phase") == "epoch":
+            val = f" val {p['val_acc']:.2f}%" if "val_acc" in p else ""
+            print(f"\repoch {p['epoch']}: train {p['train_acc']:.2f}%{val} ({p['time_s']:.0f}s)" + " " * 30,
+                  file=sys.stderr, flush=True)
+
+    print(f"run: {run_dir}", file=sys.stderr)
+    run = train(cfg, run_dir, show, lambda: stopping["now"])
+    ev = run.eval
+    if ev is None:
+        print(f"stopped: {run.status.get('state')}; resume with --run-dir {run_dir}", file=sys.stderr)
+        return 1
+    print(json.dumps({"run": str(run_dir), "test_accuracy": ev["test_accuracy"], "params": ev["params"],
+                      "train_time_s": ev["train_time_s"], "device": ev["device"]}))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fashion_core.runs import Run
+    from fashion_core.train import write_eval
+
+    run = Run(Path(args.run_dir))
+    if not (run.path / "config.json").exists():
+        print(f"error: {run.path} is not a run directory", file=sys.stderr)
+        return 2
+    ev = write_eval(run)
+    print(json.dumps({k: ev[k] for k in ("test_accuracy", "params", "latency_ms", "throughput_per_s")}))
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from fashion_core.predict import load_model, predict_file, resolve_run
+
+    run = resolve_run(args.model)
+    model = load_model(run)
+    failures = 0
+    for path in args.images:
+        result = predict_file(model, path)
+        failures += "error" in result
+        if args.json:
+            print(json.dumps(result))
+        elif "error" in result:
+            print(f"{path}: error: {result['error']}")
+        else:
+            print(f"{path}: {result['label']} ({max(result['probabilities']) * 100:.1f}%)")
+    return 1 if failures else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m fashion_core", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list-models", help="the model registry")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(fn=_cmd_list_models)
+
+    p = sub.add_parser("train", help="train a model into a run directory (resumes if it exists)")
+    p.add_argument("--recipe", choices=None, help="start from a report's recipe (report000..report004, flagship)")
+    p.add_argument("--config", help="JSON file of TrainConfig fields")
+    p.add_argument("--model")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--optimizer")
+    p.add_argument("--schedule")
+    p.add_argument("--loss")
+    p.add_argument("--device")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="any other config field (JSON value)")
+    p.add_argument("--run-dir")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_train)
+
+    p = sub.add_parser("evaluate", help="re-measure a run on the official test set (rewrites eval.json)")
+    p.add_argument("run_dir")
+    p.set_defaults(fn=_cmd_evaluate)
+
+    p = sub.add_parser("predict", help="classify image files")
+    p.add_argument("images", nargs="+")
+    p.add_argument("--model", help="run directory or shipped model name (default: best shipped)")
+    p.add_argument("--json", action="store_true", help="one JSON object per image")
+    p.set_defaults(fn=_cmd_predict)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, KeyError) as exc:  # bad config, unknown model, missing data...
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except RuntimeError as exc:  # DataMissingError and friends
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,59 @@
+"""Classify photos or 28x28 images with a run (shipped checkpoint or user run)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn as nn
+
+from fashion_core.data import CLASSES
+from fashion_core.photo import ImageError, load_image, prepare
+from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
+
+
+def default_run() -> Run:
+    """The shipped checkpoint with the best recorded test accuracy."""
+    shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
+    if not shipped:
+        raise ValueError(f"no shipped checkpoints in {CHECKPOINT_DIR}; pass --model RUN_DIR")
+    return max(shipped, key=lambda r: r.eval["test_accuracy"])
+
+
+def resolve_run(name_or_dir: str | None) -> Run:
+    """A run directory path, a shipped checkpoint's folder name, or None for the default."""
+    if not name_or_dir:
+        return default_run()
+    for candidate in (Path(name_or_dir), CHECKPOINT_DIR / name_or_dir):
+        if (candidate / "config.json").exists():
+            return Run(candidate)
+    matches = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.config.model == name_or_dir]
+    if matches:
+        return max(matches, key=lambda r: r.eval["test_accuracy"])
+    raise ValueError(f"model: {name_or_dir!r} is neither a run directory nor a shipped model")
+
+
+@torch.no_grad()
+def probabilities(model: nn.Module, images28: np.ndarray | torch.Tensor) -> np.ndarray:
+    """(N, 28, 28) or (28, 28) uint8 -> (N, 10) softmax probabilities."""
+    x = torch.as_tensor(np.asarray(images28, dtype=np.uint8))
+    if x.ndim == 2:
+        x = x[None]
+    device = next(model.parameters()).device
+    logits = model(x.to(device).float().div(255).unsqueeze(1))
+    return logits.float().softmax(1).cpu().numpy()
+
+
+def predict_file(model: nn.Module, path: str | Path) -> dict:
+    """One JSON-ready result per file: label, index, probabilities, or error."""
+    try:
+        prepared = prepare(load_image(path))
+    except ImageError as exc:
+        return {"file": str(path), "error": str(exc)}
+    probs = probabilities(model, prepared.image28)[0]
+    k = int(probs.argmax())
+    return {"file": str(path), "label": CLASSES[k], "index": k,
+            "probabilities": [round(float(p), 6) for p in probs]}
+
+
+__all__ = ["default_run", "resolve_run", "probabilities", "predict_file", "load_model"]
