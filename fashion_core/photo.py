@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF", "MPO"]  # MPO: multi-picture JPEGs from phones
+FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # Pillow reads phones' multi-picture JPEGs as JPEG
 MAX_PIXELS = 50_000_000  # refuse anything larger (PIL's default warns only at ~89M)
 MAX_BYTES = 40 * 1024 * 1024
 
@@ -51,7 +51,7 @@ def load_image(src: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
     except Image.DecompressionBombError as exc:
         raise ImageError("image is too large to decode safely (decompression bomb?)") from exc
     except UnidentifiedImageError as exc:
-        raise ImageError(f"not a supported image (allowed: {', '.join(f for f in FORMATS if f != 'MPO')})") from exc
+        raise ImageError(f"not a supported image (allowed: {', '.join(FORMATS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the image is damaged or truncated ({str(exc)[:120]})") from exc
     img = ImageOps.exif_transpose(img) or img
