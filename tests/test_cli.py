@@ -1,0 +1,62 @@
+"""python -m fashion_core: list-models, train, evaluate and predict as a user runs them."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+from PIL import Image
+
+
+def cli(*args: str, env_root=None) -> subprocess.CompletedProcess:
+    import os
+
+    env = dict(os.environ)
+    if env_root:
+        env["FASHION_MNIST_ROOT"] = str(env_root)
+    return subprocess.run([sys.executable, "-m", "fashion_core", *args], capture_output=True, text=True,
+                          env=env, timeout=300)
+
+
+def test_list_models_shows_the_registry():
+    out = cli("list-models", "--json")
+    assert out.returncode == 0
+    rows = {r["name"]: r for r in json.loads(out.stdout)}
+    assert rows["mlp_baseline"]["params"] == 7850 and rows["resnet"]["report"] == "003"
+
+
+def test_train_rejects_a_bad_field_with_its_name(tmp_path):
+    out = cli("train", "--model", "mlp_baseline", "--set", "lr=-1", "--run-dir", str(tmp_path / "r"))
+    assert out.returncode == 2 and "lr:" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_train_then_evaluate(tmp_path, fake_root):
+    out = cli("train", "--recipe", "report002", "--model", "mlp_baseline", "--epochs", "1",
+              "--run-dir", str(tmp_path / "r"), "--quiet", env_root=fake_root)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert 0 <= result["test_accuracy"] <= 100 and result["params"] == 7850
+    out = cli("evaluate", str(tmp_path / "r"), env_root=fake_root)
+    assert out.returncode == 0 and json.loads(out.stdout)["test_accuracy"] == result["test_accuracy"]
+
+
+def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run):
+    good = tmp_path / "shirt.png"
+    img = np.zeros((60, 40, 3), np.uint8)
+    img[10:50, 8:32] = 200
+    Image.fromarray(img).save(good)
+    bad = tmp_path / "notes.txt"
+    bad.write_text("not an image")
+    out = cli("predict", str(good), str(bad), "--model", str(tiny_run.path), "--json")
+    lines = [json.loads(line) for line in out.stdout.splitlines()]
+    assert out.returncode != 0  # one file failed
+    assert lines[0]["file"] == str(good) and len(lines[0]["probabilities"]) == 10
+    assert abs(sum(lines[0]["probabilities"]) - 1) < 1e-3 and lines[0]["label"]
+    assert 0 <= lines[0]["index"] <= 9
+    assert lines[1]["file"] == str(bad) and "not a supported image" in lines[1]["error"]
+
+
+def test_predict_unknown_model_is_a_clear_error(tmp_path):
+    out = cli("predict", "x.png", "--model", str(tmp_path / "nothing"))
+    assert out.returncode == 2 and "model:" in out.stderr

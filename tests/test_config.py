@@ -1,0 +1,40 @@
+"""A bad config is rejected before anything starts, with the field named."""
+from __future__ import annotations
+
+import pytest
+
+from fashion_core.config import RECIPES, TrainConfig, recipe
+
+
+@pytest.mark.parametrize("field,value", [
+    ("model", "resnet9000"), ("epochs", 0), ("batch_size", -1), ("optimizer", "lion"), ("lr", 0.0),
+    ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("focal_gamma", -1.0),
+    ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
+    ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9),
+])
+def test_invalid_values_name_the_field(field, value):
+    with pytest.raises(ValueError, match=f"^{field}:"):
+        TrainConfig(**{field: value}).validate()
+
+
+def test_early_stopping_needs_validation_data():
+    with pytest.raises(ValueError, match="early_stop_patience"):
+        TrainConfig(val_split="none", early_stop_patience=3).validate()
+
+
+def test_json_round_trip_is_lossless():
+    cfg = recipe("report003", model="resnet", loss="focal")
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert cfg.augment.class_aware_flip and cfg.val_count == 4000
+
+
+def test_unknown_fields_and_presets_are_errors():
+    with pytest.raises(ValueError, match="learning_rate: unknown config field"):
+        TrainConfig.from_dict({"learning_rate": 0.1})
+    with pytest.raises(ValueError, match="augment: unknown preset"):
+        TrainConfig.from_dict({"augment": "heavy"})
+
+
+@pytest.mark.parametrize("name", list(RECIPES))
+def test_every_recipe_is_valid(name):
+    recipe(name).validate()

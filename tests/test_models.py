@@ -1,0 +1,65 @@
+"""Every registered model builds, runs forward and backward on 28x28 input, and is Captum-ready."""
+from __future__ import annotations
+
+import pytest
+import torch
+import torch.nn as nn
+
+from fashion_core.models import count_params, create_model, list_models, model_info
+
+REPORT_002_EXACT = {"mlp_baseline": 7_850, "mlp_1hidden": 203_530, "mlp_3hidden_dropout": 247_766,
+                    "cnn1_mlp": 850_038, "cnn2_mlp": 409_034}
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_forward_backward(name):
+    torch.manual_seed(0)
+    model = create_model(name)
+    x = torch.rand(3, 1, 28, 28)
+    out = model(x)
+    assert out.shape == (3, 10)
+    out.logsumexp(1).sum().backward()
+    assert torch.isfinite(out).all()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_parameter_count_matches_report(name):
+    info = model_info(name)
+    n = count_params(create_model(name))
+    assert info.num_params == n
+    if name in REPORT_002_EXACT:
+        assert n == REPORT_002_EXACT[name] == info.reported_params
+    elif info.reported_params:
+        assert abs(n - info.reported_params) / info.reported_params <= 0.10, (n, info.reported_params)
+
+
+@pytest.mark.parametrize("name", list_models())
+def test_activations_are_separate_non_inplace_modules(name):
+    """Captum's Guided Backprop hooks ReLU modules: each must be non-inplace and used once."""
+    model = create_model(name).eval()
+    calls: dict[int, int] = {}
+    hooks = [m.register_forward_hook(lambda m, i, o: calls.__setitem__(id(m), calls.get(id(m), 0) + 1))
+             for m in model.modules() if isinstance(m, nn.ReLU)]
+    with torch.no_grad():
+        model(torch.rand(1, 1, 28, 28))
+    for h in hooks:
+        h.remove()
+    relus = [m for m in model.modules() if isinstance(m, nn.ReLU)]
+    assert relus or name == "mlp_baseline" or name == "convnext_tiny"
+    assert not any(m.inplace for m in relus)
+    assert all(c == 1 for c in calls.values()), f"{name}: a ReLU module is reused in forward"
+
+
+def test_unknown_model_is_a_clear_error():
+    with pytest.raises(ValueError, match="unknown model 'nope'"):
+        create_model("nope")
+
+
+def test_registry_metadata_is_complete():
+    reports = {model_info(n).report for n in list_models()}
+    assert {"000", "001", "002", "003", "004", "ours"} <= reports
+    for name in list_models():
+        info = model_info(name)
+        assert info.description and info.report

@@ -1,0 +1,126 @@
+"""Training writes a complete run, stops on request, resumes exactly, and never tears a checkpoint."""
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import real_data_root
+from fashion_core.config import TrainConfig
+from fashion_core.runs import Run, load_checkpoint, load_model, save_checkpoint
+from fashion_core.train import evaluate, train
+from fashion_core.data import load_split
+
+
+def test_short_run_learns_and_writes_everything(tiny_run, fake_root):
+    files = {p.name for p in tiny_run.path.iterdir()}
+    assert {"config.json", "metrics.jsonl", "best.pt", "last.pt", "eval.json", "status.json"} <= files
+    assert tiny_run.status["state"] == "done"
+    ev = tiny_run.eval
+    assert ev["test_accuracy"] >= 60  # the fake classes are easy: far above 10% chance
+    assert len(ev["predictions"]) == 200 and len(ev["confusion_matrix"]) == 10
+    assert sum(map(sum, ev["confusion_matrix"])) == 200
+    assert {"precision", "recall", "f1"} <= set(ev["per_class"][0])
+    assert ev["params"] == 409_034 and ev["latency_ms"] > 0 and ev["throughput_per_s"] > 0
+    assert [m["epoch"] for m in tiny_run.metrics] == [1, 2] and "val_acc" in tiny_run.metrics[0]
+    # the model comes back from config.json + weights alone, and scores what eval.json says
+    model = load_model(tiny_run.path)
+    acc, _ = evaluate(model, load_split(False, fake_root))
+    assert abs(acc - ev["test_accuracy"]) < 0.01
+
+
+def test_progress_reports_what_the_ui_needs(tmp_path, fake_root, tiny_config):
+    seen = []
+    train(tiny_config.replace(epochs=1), tmp_path / "r", seen.append, data_root=fake_root)
+    phases = [p["phase"] for p in seen]
+    assert phases[0] == "loading data" and phases[-1] == "done" and "epoch" in phases
+    step = next(p for p in seen if p["phase"] == "train")
+    for key in ("step", "epoch", "train_loss", "train_acc", "lr", "images_per_s", "eta_s", "total_steps"):
+        assert key in step
+
+
+def test_cancel_stops_within_a_batch_and_resume_matches_an_uninterrupted_run(tmp_path, fake_root):
+    cfg = TrainConfig.from_dict({"model": "cnn5", "epochs": 2, "batch_size": 32, "lr": 0.02,
+                                 "augment": "report003", "ema_decay": 0.9, "seed": 1})
+    full = train(cfg, tmp_path / "full", data_root=fake_root)
+
+    asks = []  # should_stop is asked before every batch; say yes on the 25th question
+
+    def stop_after_24_batches() -> bool:
+        asks.append(1)
+        return len(asks) > 24
+
+    run = train(cfg, tmp_path / "cut", should_stop=stop_after_24_batches, data_root=fake_root)
+    assert run.status["state"] == "cancelled" and run.eval is None
+    ck = load_checkpoint(run.path / "last.pt")
+    assert ck["step"] == 24  # stopped before the next batch, nothing lost
+    assert ck["epoch"] == 1 and ck["batch"] > 0  # mid-way through the second epoch
+    load_model(run.path, "last")  # a cancelled run is still usable
+
+    resumed = train(cfg, tmp_path / "cut", data_root=fake_root)
+    assert resumed.status["state"] == "done"
+    a, b = load_checkpoint(full.path / "last.pt"), load_checkpoint(resumed.path / "last.pt")
+    for k in a["model"]:
+        assert torch.allclose(a["model"][k].float(), b["model"][k].float(), atol=1e-5), k
+    assert resumed.eval["test_accuracy"] == full.eval["test_accuracy"]
+
+
+def test_resume_refuses_a_different_config(tiny_run, tiny_config):
+    with pytest.raises(ValueError, match="different config"):
+        train(tiny_config.replace(lr=0.5), tiny_run.path)
+
+
+def test_invalid_config_fails_before_anything_is_written(tmp_path):
+    with pytest.raises(ValueError, match="^batch_size:"):
+        train(TrainConfig(batch_size=0), tmp_path / "never")
+    assert not (tmp_path / "never").exists()
+
+
+KILLER = """
+import sys, torch
+from fashion_core.runs import save_checkpoint
+big = {"model": {"w": torch.randn(4_000_000)}}
+print("ready", flush=True)
+i = 0
+while True:
+    big["step"] = i
+    save_checkpoint(sys.argv[1], big)
+    i += 1
+"""
+
+
+def test_kill_during_save_leaves_the_previous_checkpoint_loadable(tmp_path):
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "step": -1})
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE)
+    assert proc.stdout.readline().strip() == b"ready"
+    time.sleep(1.5)  # several 16 MB saves are under way
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    ck = load_checkpoint(path)  # whole and loadable, old or new, never half-written
+    assert ck["step"] == -1 or ck["model"]["w"].numel() == 4_000_000
+
+
+def test_a_pickle_that_is_not_plain_weights_is_refused(tmp_path):
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": Evil()}, path)
+    with pytest.raises(ValueError, match="not a plain weights file"):
+        load_checkpoint(path)
+
+
+@pytest.mark.skipif(real_data_root() is None, reason="FASHION_MNIST_ROOT does not hold the real data")
+def test_real_data_one_epoch_mlp_reaches_80_percent(tmp_path):
+    cfg = TrainConfig(model="mlp_1hidden", epochs=1, batch_size=128, optimizer="adam", lr=1e-3,
+                      weight_decay=0.0, schedule="none")
+    run = train(cfg, tmp_path / "mlp", data_root=real_data_root())
+    assert run.eval["test_accuracy"] >= 80.0
+    assert len(run.eval["predictions"]) == 10_000
