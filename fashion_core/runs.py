@@ -127,6 +127,10 @@ def load_model(run: Run | str | Path, which: str = "best", device: str | torch.d
     run = run if isinstance(run, Run) else Run(Path(run))
     if not (run.path / "config.json").exists():
         raise ValueError(f"{run.path} is not a run directory (no config.json)")
+    from fashion_core.ensemble import is_ensemble, load_ensemble  # noqa: PLC0415 (import cycle)
+
+    if is_ensemble(run.path):
+        return load_ensemble(run.path, device)
     cfg = run.config
     model = create_model(cfg.model, **cfg.model_kwargs)
     state = load_checkpoint(run.checkpoint(which))

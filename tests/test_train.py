@@ -124,3 +124,18 @@ def test_real_data_one_epoch_mlp_reaches_80_percent(tmp_path):
     run = train(cfg, tmp_path / "mlp", data_root=real_data_root())
     assert run.eval["test_accuracy"] >= 80.0
     assert len(run.eval["predictions"]) == 10_000
+
+
+def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny_config):
+    from fashion_core.ensemble import SoftVote, create_ensemble
+
+    a = train(tiny_config.replace(epochs=1, seed=1), tmp_path / "a", data_root=fake_root)
+    b = train(tiny_config.replace(epochs=1, seed=1, model="mlp_1hidden"), tmp_path / "b", data_root=fake_root)
+    ens = create_ensemble(tmp_path / "ens", [a.path, b.path], data_root=fake_root)  # weights fitted on val
+    model = load_model(ens.path)
+    assert isinstance(model, SoftVote) and abs(float(model.weights.sum()) - 1) < 1e-6
+    assert len(ens.eval["predictions"]) == 200 and ens.eval["test_accuracy"] >= 50
+    fixed = create_ensemble(tmp_path / "fixed", [a.path, b.path], weights=[1.0, 0.0], data_root=fake_root)
+    assert fixed.eval["test_accuracy"] == a.eval["test_accuracy"]  # all weight on one member = that member
+    with pytest.raises(ValueError, match="weights"):
+        create_ensemble(tmp_path / "bad", [a.path, b.path], weights=[1.0], data_root=fake_root)

@@ -1,0 +1,99 @@
+"""Soft-voting ensembles of runs (report 001 averaged CNN/ResNet50/ConvNeXt at 0.45/0.45/0.10).
+
+An ensemble is a run directory with ensemble.json (member paths + weights), config.json
+(model "ensemble") and eval.json, so the UI lists and loads it like any other run.
+"""
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+
+from fashion_core.config import TrainConfig
+from fashion_core.data import FashionData, load_split, split_indices
+from fashion_core.runs import Run, atomic_write_json, read_json
+
+
+class SoftVote(nn.Module):
+    """Weighted mean of member probabilities; forward returns its log (acts as logits)."""
+
+    def __init__(self, members: list[nn.Module], weights: list[float]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+        w = torch.tensor(weights, dtype=torch.float32)
+        self.register_buffer("weights", w / w.sum())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        probs = sum(w * m(x).float().softmax(1) for w, m in zip(self.weights, self.members))
+        return probs.clamp_min(1e-12).log()
+
+
+def is_ensemble(path: Path) -> bool:
+    return (Path(path) / "ensemble.json").exists()
+
+
+def load_ensemble(path: Path, device: str | torch.device = "cpu") -> SoftVote:
+    from fashion_core.runs import load_model  # noqa: PLC0415 (runs imports this module lazily)
+
+    spec = read_json(Path(path) / "ensemble.json")
+    base = Path(path).parent
+    members = [load_model(Run((base / m).resolve()), "best", device) for m in spec["members"]]
+    return SoftVote(members, spec["weights"]).to(device).eval()
+
+
+def validation_data(runs: list[Run], data_root=None) -> FashionData:
+    """Images in every member's validation split: none of them trained on these."""
+    full = load_split(True, data_root)
+    keep = torch.ones(len(full), dtype=torch.bool)
+    for run in runs:
+        c = run.config
+        mask = torch.zeros(len(full), dtype=torch.bool)
+        mask[split_indices(full.labels, c.val_split, c.val_fraction, c.val_count, c.seed)[1]] = True
+        keep &= mask
+    if not keep.any():
+        raise ValueError("the members share no validation images; give weights explicitly")
+    return FashionData(full.images[keep], full.labels[keep])
+
+
+def fit_weights(runs: list[Run], data_root=None, step: float = 0.05) -> list[float]:
+    """Grid-search weights (summing to 1, in `step`s) that maximise shared-validation accuracy."""
+    from fashion_core.runs import load_model  # noqa: PLC0415
+    from fashion_core.train import infer  # noqa: PLC0415
+
+    val = validation_data(runs, data_root)
+    probs = torch.stack([infer(load_model(r), val.images).softmax(1) for r in runs])  # (M, N, 10)
+    ticks = [i * step for i in range(int(round(1 / step)) + 1)]
+    best, best_w = -1.0, [1 / len(runs)] * len(runs)
+    for w in itertools.product(ticks, repeat=len(runs) - 1):
+        if sum(w) > 1 + 1e-9:
+            continue
+        weights = [*w, 1 - sum(w)]
+        acc = ((torch.tensor(weights)[:, None, None] * probs).sum(0).argmax(1) == val.labels).float().mean()
+        if acc > best:
+            best, best_w = acc.item(), weights
+    return [round(x, 4) for x in best_w]
+
+
+def create_ensemble(path: Path, members: list[Path], weights: list[float] | None = None,
+                    data_root=None) -> Run:
+    """Write an ensemble run (fitting weights on validation when none are given) and evaluate it."""
+    from fashion_core.train import write_eval  # noqa: PLC0415
+
+    path = Path(path)
+    runs = [Run(Path(m)) for m in members]
+    if weights is None:
+        weights = fit_weights(runs, data_root)
+    if len(weights) != len(runs) or any(w < 0 for w in weights) or sum(weights) <= 0:
+        raise ValueError("weights: need one non-negative weight per member, not all zero")
+    path.mkdir(parents=True, exist_ok=True)
+    rel = [str(Path(m).resolve().relative_to(path.resolve().parent)) if Path(m).resolve().parent ==
+           path.resolve().parent else str(Path(m).resolve()) for m in members]
+    atomic_write_json(path / "ensemble.json", {"members": rel, "weights": weights})
+    atomic_write_json(path / "config.json", TrainConfig(
+        model="ensemble", epochs=1, note=f"soft vote of {', '.join(r.name for r in runs)} "
+                                         f"with weights {weights}").to_dict())
+    run = Run(path)
+    write_eval(run, data_root)
+    return run
