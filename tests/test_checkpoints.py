@@ -1,0 +1,35 @@
+"""The shipped checkpoints load on a fresh clone, and (with real data) score what eval.json says."""
+from __future__ import annotations
+
+import pytest
+
+from conftest import real_data_root
+from fashion_core.data import load_split
+from fashion_core.runs import CHECKPOINT_DIR, list_runs, load_model
+from fashion_core.train import evaluate
+
+SHIPPED = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
+
+
+def test_checkpoints_folder_is_small_and_holds_no_dataset():
+    files = [p for p in CHECKPOINT_DIR.rglob("*") if p.is_file()]
+    assert sum(p.stat().st_size for p in files) <= 60 * 2**20
+    assert not any("ubyte" in p.name for p in files)
+
+
+@pytest.mark.parametrize("run", SHIPPED, ids=lambda r: r.name)
+def test_shipped_run_loads_from_its_config_alone(run):
+    model = load_model(run)
+    ev = run.eval
+    assert len(ev["predictions"]) == 10_000 and len(ev["confusion_matrix"]) == 10
+    assert sum(p.numel() for p in model.parameters()) == ev["params"]
+
+
+HONESTY = [r for r in SHIPPED if r.name in ("r002_mlp_1hidden", "flagship") or r.name.startswith("r003_")]
+
+
+@pytest.mark.skipif(real_data_root() is None, reason="FASHION_MNIST_ROOT does not hold the real data")
+@pytest.mark.parametrize("run", HONESTY, ids=lambda r: r.name)
+def test_shipped_accuracy_is_what_eval_json_says(run):
+    acc, _ = evaluate(load_model(run), load_split(False, real_data_root()), tta_flip=run.config.tta_flip)
+    assert abs(acc - run.eval["test_accuracy"]) <= 0.05
