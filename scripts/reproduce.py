@@ -23,12 +23,12 @@ PLAN: dict[str, tuple[str, dict]] = {
     "r002_mlp_baseline": ("report002", dict(model="mlp_baseline", epochs=60)),
     "r002_mlp_1hidden": ("report002", dict(model="mlp_1hidden", epochs=40)),
     "r002_mlp_3hidden_dropout": ("report002", dict(model="mlp_3hidden_dropout", epochs=40)),
-    "r002_cnn2_mlp": ("report002", dict(model="cnn2_mlp", epochs=25, val_fraction=0.1)),
-    "r002_cnn1_mlp": ("report002", dict(model="cnn1_mlp", epochs=20)),
-    "flagship": ("flagship", dict(model="flagship", epochs=12, val_split="stratified", val_count=4000)),
-    "r004_vgg_like": ("report004", dict(model="vgg_like", epochs=8, batch_size=64)),
-    "r001_cnn5": ("report001", dict(model="cnn5", epochs=10)),
-    "r003_simple_model_1": ("report003", dict(model="simple_model_1", epochs=8)),
+    "flagship": ("flagship", dict(model="flagship", epochs=8, val_split="stratified", val_count=4000)),
+    "r003_simple_model_1": ("report003", dict(model="simple_model_1", epochs=6)),
+    "r002_cnn2_mlp": ("report002", dict(model="cnn2_mlp", epochs=15, val_fraction=0.1)),
+    "r001_cnn5": ("report001", dict(model="cnn5", epochs=8)),
+    "r004_vgg_like": ("report004", dict(model="vgg_like", epochs=6, batch_size=64)),
+    "r002_cnn1_mlp": ("report002", dict(model="cnn1_mlp", epochs=15)),
 }
 
 
