@@ -106,6 +106,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from fashion_core.config import RECIPES
+
     parser = argparse.ArgumentParser(prog="python -m fashion_core", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -114,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     p.set_defaults(fn=_cmd_list_models)
 
     p = sub.add_parser("train", help="train a model into a run directory (resumes if it exists)")
-    p.add_argument("--recipe", choices=None, help="start from a report's recipe (report000..report004, flagship)")
+    p.add_argument("--recipe", choices=list(RECIPES), help="start from a report's recipe")
     p.add_argument("--config", help="JSON file of TrainConfig fields")
     p.add_argument("--model")
     p.add_argument("--epochs", type=int)
