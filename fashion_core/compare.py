@@ -1,0 +1,113 @@
+"""Tables behind the Compare page: hyperparameters side by side, results, the architecture x loss
+grid of report 003, published-vs-measured numbers, and a run packed as a zip."""
+from __future__ import annotations
+
+import io
+import zipfile
+
+import numpy as np
+import pandas as pd
+
+from fashion_core.data import CLASSES
+from fashion_core.models import list_models, model_info
+from fashion_core.runs import Run, read_json
+
+RESULT_FIELDS = ("test_accuracy", "params", "epochs", "train_time_s", "device", "latency_ms")
+
+
+def usable(runs: list[Run]) -> list[Run]:
+    """Runs with a readable config and a test evaluation (the ones worth comparing)."""
+    return [r for r in runs if r.eval and read_json(r.path / "config.json")]
+
+
+def hyperparameters(runs: list[Run], differences_only: bool = False) -> pd.DataFrame:
+    """One column per run, one row per config field (augmentation fields flattened as augment.*)."""
+    cols = {}
+    for run in runs:
+        d = read_json(run.path / "config.json", {})
+        flat = {k: v for k, v in d.items() if k != "augment"}
+        flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
+        cols[run.name] = {k: str(v) for k, v in flat.items()}
+    table = pd.DataFrame(cols)
+    if differences_only and len(table.columns) > 1:
+        table = table[table.nunique(axis=1, dropna=False) > 1]
+    return table
+
+
+def results(runs: list[Run]) -> pd.DataFrame:
+    """One row per run: measured results and, where the registry has them, the report's numbers."""
+    rows = []
+    for run in runs:
+        ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
+        model = cfg.get("model")
+        info = model_info(model) if model in list_models() else None
+        rows.append({"run": run.name, "model": model, "loss": cfg.get("loss"),
+                     **{k: ev.get(k) for k in RESULT_FIELDS},
+                     "report": info.report if info else None,
+                     "reported_accuracy": info.reported_accuracy if info else None,
+                     "reported_params": info.reported_params if info else None})
+    df = pd.DataFrame(rows)
+    if len(df):
+        df["accuracy_gap"] = df["test_accuracy"] - df["reported_accuracy"].astype(float)
+    return df
+
+
+def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
+    """Test accuracy with architectures as rows and losses as columns (report 003's experiment).
+
+    Only runs that agree on every other setting are comparable; the largest such group is used.
+    Returns None when no group spans two models or two losses.
+    """
+    groups: dict[str, list[tuple[str, str, float]]] = {}
+    for run in runs:
+        cfg = read_json(run.path / "config.json", {})
+        if not run.eval or not cfg:
+            continue
+        rest = {k: v for k, v in cfg.items() if k not in ("model", "model_kwargs", "loss", "note",
+                                                          "focal_gamma", "focal_alpha", "class_weights")}
+        key = repr(sorted(rest.items()))
+        groups.setdefault(key, []).append((cfg["model"], cfg["loss"], run.eval["test_accuracy"]))
+    best = max(groups.values(), key=lambda g: len({(m, l) for m, l, _ in g}), default=[])
+    if len({m for m, _, _ in best}) < 2 and len({l for _, l, _ in best}) < 2:
+        return None
+    df = pd.DataFrame(best, columns=["model", "loss", "test_accuracy"])
+    return df.pivot_table(index="model", columns="loss", values="test_accuracy", aggfunc="max")
+
+
+def per_class(runs: list[Run]) -> pd.DataFrame:
+    """Long table: run, class, metric (accuracy, precision, recall, f1), value in %."""
+    rows = []
+    for run in runs:
+        ev = run.eval
+        cm = np.asarray(ev["confusion_matrix"], dtype=float)
+        acc = np.diag(cm) / cm.sum(1).clip(min=1) * 100  # per-class accuracy = recall
+        for k, pc in enumerate(ev["per_class"]):
+            for metric in ("precision", "recall", "f1"):
+                rows.append({"run": run.name, "class": CLASSES[k], "metric": metric, "value": pc[metric]})
+            rows.append({"run": run.name, "class": CLASSES[k], "metric": "accuracy", "value": round(acc[k], 2)})
+    return pd.DataFrame(rows)
+
+
+def confusion(run: Run, normalise: bool = False) -> np.ndarray:
+    """(10, 10) counts, or row-normalised percentages (rows = true class)."""
+    cm = np.asarray(run.eval["confusion_matrix"], dtype=float)
+    return cm / cm.sum(1, keepdims=True).clip(min=1) * 100 if normalise else cm
+
+
+def cell_examples(run: Run, test_labels: np.ndarray, true: int, pred: int, limit: int = 40) -> np.ndarray:
+    """Indices of test images of class `true` the run predicted as `pred` (its saved predictions)."""
+    preds = np.asarray(run.eval["predictions"])
+    if len(preds) != len(test_labels):
+        raise ValueError(f"{run.name} was evaluated on {len(preds)} test images, the data here has "
+                         f"{len(test_labels)}; re-evaluate the run on this test set")
+    return np.flatnonzero((test_labels == true) & (preds == pred))[:limit]
+
+
+def zip_run(run: Run, weights: bool = True) -> bytes:
+    """The run folder as a zip (config, metrics, eval, status, and best.pt when asked)."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for f in sorted(run.path.iterdir()):
+            if f.is_file() and not f.name.startswith(".") and (f.suffix != ".pt" or (weights and f.name == "best.pt")):
+                z.write(f, f"{run.name}/{f.name}")
+    return buf.getvalue()

@@ -1,0 +1,264 @@
+"""A disk-backed queue of training jobs, each trained by its own runner process.
+
+A job is a folder (jobs_dir()/<id>) holding request.json (config + where to train), state.json,
+progress.json (latest progress and a short history for live curves), log.txt and, to ask for a
+stop, a `cancel` flag file. The disk is the only shared state, so a browser reload, a second tab
+or an app restart all see the same queue. `tick()` starts queued jobs up to the concurrency limit
+and marks jobs whose runner died as failed; the app calls it while open and every runner calls it
+when it ends, so the queue keeps moving without a browser.
+"""
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import subprocess
+import sys
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from fashion_core.config import TrainConfig
+from fashion_core.data import data_root
+from fashion_core.runs import atomic_write_json, new_run_dir, read_json, runs_dir
+
+ACTIVE = ("queued", "starting", "running")
+FINISHED = ("done", "failed", "cancelled")
+HISTORY_POINTS = 400  # progress samples kept for the live curves
+STARTING_GRACE_S = 30.0  # a runner that has not said hello after this long is dead
+
+
+def jobs_dir() -> Path:
+    """Where job folders live: FASHION_JOBS_DIR or ./jobs."""
+    return Path(os.environ.get("FASHION_JOBS_DIR", "jobs")).resolve()
+
+
+@dataclass(frozen=True)
+class Job:
+    path: Path
+
+    @property
+    def id(self) -> str:
+        return self.path.name
+
+    @property
+    def request(self) -> dict:
+        return read_json(self.path / "request.json", {})
+
+    @property
+    def state(self) -> dict:
+        return read_json(self.path / "state.json", {"state": "unknown"})
+
+    @property
+    def progress(self) -> dict:
+        return read_json(self.path / "progress.json", {"latest": {}, "history": []})
+
+    @property
+    def config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.request["config"])
+
+    @property
+    def cancel_requested(self) -> bool:
+        return (self.path / "cancel").exists()
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            text = (self.path / "log.txt").read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+    def set_state(self, state: str, **extra) -> None:
+        atomic_write_json(self.path / "state.json", {**self.state, "state": state, **extra})
+
+    def log(self, line: str) -> None:
+        with open(self.path / "log.txt", "a") as f:
+            f.write(time.strftime("%H:%M:%S ") + line + "\n")
+
+
+# --- settings ----------------------------------------------------------------------------------
+def concurrency() -> int:
+    """How many jobs may run at once (default 1: the CPU or GPU is shared)."""
+    return int(read_json(jobs_dir() / "settings.json", {}).get("concurrency", 1))
+
+
+def set_concurrency(n: int) -> None:
+    if not 1 <= int(n) <= 16:
+        raise ValueError(f"concurrency: must be 1..16 (got {n})")
+    atomic_write_json(jobs_dir() / "settings.json", {"concurrency": int(n)})
+    tick()
+
+
+# --- queue operations ------------------------------------------------------------------------
+def submit(config: TrainConfig, data: str | os.PathLike | None = None,
+           runs: str | os.PathLike | None = None) -> Job:
+    """Validate config, queue it as a job and start it when a slot is free."""
+    config.validate()
+    base = jobs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    for i in range(1000):
+        path = base / f"{stamp}-{config.model}" if not i else base / f"{stamp}-{config.model}-{i}"
+        try:
+            path.mkdir()
+            break
+        except FileExistsError:
+            continue
+    job = Job(path)
+    atomic_write_json(path / "request.json", {
+        "config": config.to_dict(),
+        "data_root": str(data_root(data).resolve()),
+        "runs_dir": str(Path(runs or runs_dir()).resolve()),
+    })
+    job.set_state("queued", created=time.time())
+    job.log(f"queued: model {config.model}, {config.epochs} epoch(s)")
+    tick()
+    return job
+
+
+def list_jobs() -> list[Job]:
+    """Every job, newest first."""
+    base = jobs_dir()
+    if not base.is_dir():
+        return []
+    return sorted((Job(p) for p in base.iterdir() if (p / "request.json").exists()),
+                  key=lambda j: j.id, reverse=True)
+
+
+def counts() -> dict[str, int]:
+    """{'queued': n, 'running': n} for the sidebar."""
+    states = [j.state.get("state") for j in list_jobs()]
+    return {"queued": states.count("queued"), "running": states.count("running") + states.count("starting")}
+
+
+def cancel(job: Job) -> None:
+    """Ask a job to stop: a queued job is cancelled at once, a running one within a batch."""
+    (job.path / "cancel").touch()
+    with _lock():
+        if job.state.get("state") == "queued":
+            job.set_state("cancelled", finished=time.time())
+            job.log("cancelled before it started")
+
+
+def tick() -> None:
+    """Fail jobs whose runner died, then start queued jobs while slots are free."""
+    with _lock():
+        jobs = list_jobs()
+        for job in jobs:
+            st = job.state
+            if st.get("state") in ("starting", "running") and not _runner_alive(job, st):
+                job.set_state("failed", error=f"the runner process (pid {st.get('pid')}) ended "
+                                              f"without reporting a result; see the log",
+                              finished=time.time())
+                job.log("marked failed: runner process is gone")
+        busy = sum(j.state.get("state") in ("starting", "running") for j in jobs)
+        for job in sorted((j for j in jobs if j.state.get("state") == "queued"), key=lambda j: j.id):
+            if busy >= concurrency():
+                break
+            _spawn(job)
+            busy += 1
+
+
+@contextlib.contextmanager
+def _lock():
+    """An exclusive lock on the jobs folder, so two ticks never start the same job twice."""
+    base = jobs_dir()
+    base.mkdir(parents=True, exist_ok=True)
+    with open(base / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def _spawn(job: Job) -> None:
+    """Start the runner in its own session so it outlives the app process that started it."""
+    log = open(job.path / "log.txt", "a")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "FASHION_JOBS_DIR": str(jobs_dir())}
+    root = str(Path(__file__).resolve().parent.parent)
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    proc = subprocess.Popen([sys.executable, "-m", "fashion_core.jobs", str(job.path)], cwd=root,
+                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                            env=env, start_new_session=True)
+    log.close()
+    job.set_state("starting", pid=proc.pid, started=time.time())
+
+
+def _runner_alive(job: Job, st: dict) -> bool:
+    pid = st.get("pid")
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    proc = Path(f"/proc/{pid}")
+    if proc.exists():
+        # a finished child of this app stays a zombie until reaped; a reused pid runs something else
+        stat = (proc / "stat").read_text(errors="replace")
+        if stat.rsplit(")", 1)[-1].split()[0] == "Z":
+            return False
+        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        return job.id in cmdline
+    return st.get("state") == "running" or time.time() - st.get("started", 0) < STARTING_GRACE_S
+
+
+# --- the runner process ------------------------------------------------------------------------
+def run_job(job: Job) -> int:
+    """Body of the runner process: train the request, record the outcome, start the next job."""
+    from fashion_core.train import train  # late: keeps the queue import light for the app
+
+    req = job.request
+    if job.cancel_requested:
+        job.set_state("cancelled", finished=time.time())
+        return 0
+    history: list[dict] = []
+    last_write = [0.0]
+
+    def on_progress(p: dict) -> None:
+        p = {**p, "time": time.time()}
+        if p.get("phase") in ("train", "epoch"):
+            history.append({k: p[k] for k in ("phase", "step", "epoch", "train_loss", "train_acc",
+                                               "val_loss", "val_acc", "time") if k in p})
+            del history[:-HISTORY_POINTS]
+        final = p.get("phase") in ("epoch", "test", "done", "cancelled")
+        if final or p["time"] - last_write[0] >= 0.5:
+            last_write[0] = p["time"]
+            atomic_write_json(job.path / "progress.json", {"latest": p, "history": history})
+        if p.get("phase") == "epoch":
+            val = f", val acc {p['val_acc']:.2f}%" if "val_acc" in p else ""
+            job.log(f"epoch {p['epoch']}/{p['epochs']}: train loss {p['train_loss']:.4f}, "
+                    f"train acc {p['train_acc']:.2f}%{val}")
+        elif p.get("phase") in ("loading data", "test"):
+            job.log({"loading data": "loading data", "test": "evaluating on the test set"}[p["phase"]])
+
+    try:
+        config = TrainConfig.from_dict(req["config"])
+        run_dir = new_run_dir(config.model, Path(req["runs_dir"]))
+        with _lock():  # waits until the tick that spawned us has recorded 'starting'
+            job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
+        job.log(f"runner pid {os.getpid()}, run {run_dir}")
+        run = train(config, run_dir, on_progress, lambda: job.cancel_requested, req["data_root"])
+        state = run.status.get("state")
+        if state == "done":
+            acc = run.eval["test_accuracy"]
+            job.log(f"done: test accuracy {acc:.2f}%")
+            job.set_state("done", test_accuracy=acc, finished=time.time())
+        else:
+            job.log("cancelled")
+            job.set_state("cancelled", finished=time.time())
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
+        job.log("failed:\n" + traceback.format_exc())
+        job.set_state("failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
+        code = 1
+    tick()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run_job(Job(Path(sys.argv[1]))))

@@ -1,0 +1,146 @@
+"""What the pages share: cached data and models, run pickers and the data-missing panel."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+import torch.nn as nn
+
+from fashion_core import data as fdata
+from fashion_core.runs import Run, list_runs, load_model
+
+
+@st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=4)
+def dataset(train: bool, root: str) -> fdata.FashionData:
+    # cache_resource, not cache_data: cache_data would pickle 47 MB of tensors on every access
+    return fdata.load_split(train, root)
+
+
+def data_ready() -> bool:
+    return fdata.is_available()
+
+
+def split(train: bool) -> fdata.FashionData:
+    return dataset(train, str(fdata.data_root().resolve()))
+
+
+def data_panel() -> None:
+    """Offer the download with a progress bar, and say which files go where when it fails."""
+    root = fdata.data_root().resolve()
+    st.warning("Fashion-MNIST is not on this machine yet, so this page has nothing to show.")
+    if st.button("Download Fashion-MNIST (about 30 MB)", type="primary"):
+        bar = st.progress(0.0, "Connecting…")
+        try:
+            fdata.download(root, lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), f"{msg}: {f:.0%}"))
+        except fdata.DataMissingError:
+            st.error("The download failed (no network?). Put the files by hand instead:")
+        else:
+            st.cache_resource.clear()
+            st.rerun()
+    with st.expander("Or copy the four files by hand", expanded=False):
+        st.code(fdata.missing_files_message(root), language="text")
+
+
+@st.cache_resource(max_entries=8, show_spinner="Loading model…")
+def _model(path: str, stamp: float) -> nn.Module:
+    return load_model(Run(Path(path)))
+
+
+def model_for(run: Run) -> nn.Module:
+    """The run's best weights on the CPU, cached until the checkpoint file changes.
+
+    Raises ValueError (a message for the user) when the file is not a plain weights file.
+    """
+    ck = run.checkpoint()
+    return _model(str(run.path), ck.stat().st_mtime if ck.exists() else 0.0)
+
+
+def finished_runs() -> list[Run]:
+    """Runs with a test evaluation (shipped checkpoints and user runs), best first."""
+    runs = [r for r in list_runs() if r.eval]
+    return sorted(runs, key=lambda r: -r.eval.get("test_accuracy", 0))
+
+
+def run_label(run: Run) -> str:
+    ev = run.eval or {}
+    acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
+    return f"{run.name} · {ev.get('model', '?')} · {acc}" + (" · shipped" if run.shipped else "")
+
+
+def no_runs_message() -> None:
+    st.info("There are no evaluated runs yet: no shipped checkpoints in `checkpoints/` and no user "
+            "runs. Train one on the Train page (it needs the dataset).")
+
+
+# --- form inputs generated from the engine's dataclasses ----------------------------------------
+def field_input(label: str, default, key: str, choices: tuple | None = None, disabled: bool = False,
+                help: str | None = None):
+    """One widget for a config field, chosen from its default's type (and choices, when given).
+
+    The value lives in session state under `key` (set once from `default`), so recipes and presets
+    can fill the widgets by writing session state before they are drawn.
+    """
+    if choices:
+        if st.session_state.get(key) not in choices:
+            st.session_state[key] = default if default in choices else choices[0]
+        return st.selectbox(label, choices, key=key, disabled=disabled, help=help)
+    st.session_state.setdefault(key, default)
+    if isinstance(default, bool):
+        return st.checkbox(label, key=key, disabled=disabled, help=help)
+    if isinstance(default, int):
+        return int(st.number_input(label, step=1, key=key, disabled=disabled, help=help))
+    if isinstance(default, float):
+        return float(st.number_input(label, format="%g", key=key, disabled=disabled, help=help))
+    return st.text_input(label, key=key, disabled=disabled, help=help)
+
+
+def augment_groups() -> list[list]:
+    """AugmentConfig's fields grouped per op: each `*_p` field starts a group, its strengths follow."""
+    from dataclasses import fields
+
+    from fashion_core.augment import AugmentConfig
+
+    groups: list[list] = []
+    for f in fields(AugmentConfig):
+        if f.name.endswith("_p") or not groups:
+            groups.append([f])
+        else:
+            groups[-1].append(f)
+    return groups
+
+
+def load_augment_preset(cfg, prefix: str) -> None:
+    """Write an AugmentConfig's values into the widgets' session state (a preset or recipe)."""
+    for group in augment_groups():
+        for f in group:
+            v = getattr(cfg, f.name)
+            if f.name.endswith("_p"):
+                st.session_state[f"{prefix}.{f.name}.on"] = v > 0
+                st.session_state[f"{prefix}.{f.name}"] = float(v) if v > 0 else 0.5
+            else:
+                st.session_state[f"{prefix}.{f.name}"] = v
+
+
+def augment_inputs(prefix: str, columns: int = 2):
+    """Widgets for every augmentation op (on/off, probability, strengths) -> AugmentConfig."""
+    from fashion_core.augment import AugmentConfig
+
+    values = {}
+    default = AugmentConfig()
+    cols = st.columns(columns)
+    for i, group in enumerate(augment_groups()):
+        with cols[i % columns].container(border=True):
+            head, rest = group[0], group[1:]
+            on = True
+            if head.name.endswith("_p"):
+                st.session_state.setdefault(f"{prefix}.{head.name}.on", False)
+                st.session_state.setdefault(f"{prefix}.{head.name}", 0.5)
+                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on")
+                p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head.name}", disabled=not on)
+                values[head.name] = p if on else 0.0
+            else:
+                rest = group
+            for f in rest:
+                values[f.name] = field_input(f.name, getattr(default, f.name), f"{prefix}.{f.name}",
+                                             disabled=not on)
+    return AugmentConfig(**values)

@@ -1,0 +1,114 @@
+"""Compare: training curves, hyperparameters and results, clickable confusion matrices, per-class
+bars, the architecture x loss grid, and downloads."""
+import functools
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from fashion_core import compare
+from fashion_core.data import CLASSES
+from pages import common
+
+st.title("Compare runs")
+runs = common.finished_runs()
+if not runs:
+    common.no_runs_message()
+    st.stop()
+by_name = {r.name: r for r in runs}
+picked = st.multiselect("Runs", list(by_name), default=list(by_name)[:3], key="cmp.runs",
+                        format_func=lambda n: common.run_label(by_name[n]))
+chosen = [by_name[n] for n in picked]
+if not chosen:
+    st.info("Pick at least one run.")
+    st.stop()
+
+st.subheader("Training curves")
+rows = [{"run": r.name, **m} for r in chosen for m in r.metrics]
+if rows:
+    df = pd.DataFrame(rows)
+    c1, c2 = st.columns(2)
+    for col, metric in ((c1, "loss"), (c2, "acc")):
+        fig = go.Figure()
+        for i, (name, g) in enumerate(df.groupby("run", sort=False)):
+            colour = px.colors.qualitative.Plotly[i % 10]
+            for split, dash in (("train", "solid"), ("val", "dash")):
+                if f"{split}_{metric}" in g:
+                    fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=f"{name} {split}",
+                                    line=dict(color=colour, dash=dash))
+        fig.update_layout(height=340, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
+                          margin=dict(t=40, b=10), legend=dict(font=dict(size=10)))
+        col.plotly_chart(fig, width="stretch")
+else:
+    st.caption("These runs have no per-epoch metrics.")
+
+st.subheader("Results and hyperparameters")
+results = compare.results(chosen)
+st.dataframe(results, hide_index=True, width="stretch",
+             column_config={"test_accuracy": st.column_config.NumberColumn("test acc %", format="%.2f"),
+                            "reported_accuracy": st.column_config.NumberColumn("report's acc %", format="%.2f"),
+                            "accuracy_gap": st.column_config.NumberColumn("measured − report", format="%+.2f")})
+diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff")
+hp = compare.hyperparameters(chosen, diff_only)
+st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
+table = pd.concat([results.set_index("run"), hp.T], axis=1)
+st.download_button("Download the table (CSV)", table.to_csv().encode(), "runs.csv", "text/csv")
+
+st.subheader("Confusion matrices")
+st.caption("Click a cell to see the test images of that true class the run predicted as that class.")
+normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm") != "counts"
+for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
+    with tab:
+        cm = compare.confusion(run, normalise)
+        t, p = np.meshgrid(range(10), range(10), indexing="ij")
+        # square scatter markers, not a heatmap: Plotly heatmaps report no selection to Streamlit
+        fig = go.Figure(go.Scatter(
+            x=p.ravel(), y=t.ravel(), mode="markers+text", customdata=np.stack([t.ravel(), p.ravel()], 1),
+            marker=dict(symbol="square", size=38, color=cm.ravel(), colorscale="Blues", showscale=True),
+            text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()], textfont=dict(size=10),
+            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+        axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False)
+        fig.update_layout(height=560, width=640, xaxis={**axis, "title": "predicted"},
+                          yaxis={**axis, "title": "true", "autorange": "reversed"}, margin=dict(t=10))
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{run.name}")
+        points = event.selection.points if event else []
+        if points:
+            true, pred = points[0]["customdata"]
+            st.markdown(f"**True {CLASSES[true]}, predicted {CLASSES[pred]}** ({cm[true, pred]:.0f}"
+                        f"{'%' if normalise else ' images'})")
+            if not common.data_ready():
+                st.info("The test images are not on this machine; download the dataset on the Dataset page.")
+            else:
+                test = common.split(False)
+                try:
+                    idx = compare.cell_examples(run, test.labels.numpy(), true, pred)
+                except ValueError as exc:
+                    st.warning(str(exc))
+                else:
+                    conf = run.eval.get("confidence") or [None] * len(test)
+                    st.image([test.images[i].numpy() for i in idx], width=84,
+                             caption=[f"#{i}" + (f" ({conf[i]:.0%})" if conf[i] else "") for i in idx])
+                    if not len(idx):
+                        st.caption("No test images in this cell.")
+
+st.subheader("Per-class metrics")
+metric = st.radio("Metric", ["accuracy", "precision", "recall", "f1"], horizontal=True, key="cmp.metric")
+pc = compare.per_class(chosen)
+fig = px.bar(pc[pc.metric == metric], x="class", y="value", color="run", barmode="group", height=380)
+fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), yaxis_range=[max(0, pc.value.min() - 5), 100])
+st.plotly_chart(fig, width="stretch")
+
+st.subheader("Architecture × loss (report 003's experiment)")
+grid = compare.arch_loss_grid(runs)
+if grid is None:
+    st.caption("Needs runs that differ only in model and loss (train them with the same recipe and another "
+               "model or loss); none of the current runs form such a grid.")
+else:
+    st.dataframe(grid.style.format("{:.2f}").highlight_max(axis=None), width="stretch")
+
+st.subheader("Download a run")
+name = st.selectbox("Run", picked, key="cmp.zip_run")
+st.download_button("Download as zip (config, metrics, eval, best weights)",
+                   functools.partial(compare.zip_run, by_name[name]), f"{name}.zip", "application/zip")

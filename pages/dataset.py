@@ -1,0 +1,106 @@
+"""Dataset: gallery, class balance, mean/std images, intensity histograms, embedding map and the
+augmentation playground."""
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+import streamlit.components.v1 as components
+
+from fashion_core import dataset_stats as ds
+from fashion_core.augment import PRESETS, preview_grid
+from fashion_core.config import VAL_SPLITS
+from fashion_core.data import CLASSES
+from pages import common
+from pages.embedding_view import embedding_html
+
+st.title("Dataset")
+if not common.data_ready():
+    common.data_panel()
+    st.stop()
+
+train, test = common.split(True), common.split(False)
+which = st.radio("Split", ["train", "test"], horizontal=True, key="ds.split")
+data = train if which == "train" else test
+
+
+@st.cache_data(show_spinner="Computing per-class statistics…")
+def _stats(which: str):
+    d = train if which == "train" else test
+    return (*ds.mean_std_images(d.images, d.labels), ds.intensity_histograms(d.images, d.labels))
+
+
+@st.cache_data(show_spinner="Computing the embedding…", max_entries=6)
+def _embedding(which: str, method: str, n: int, seed: int):
+    d = train if which == "train" else test
+    idx = ds.sample(d.labels, n, seed)
+    return idx, ds.embed(d.images[idx], method, seed)
+
+
+mean, std, hist = _stats(which)
+gallery, balance, means, hists, embedding, augment = st.tabs(
+    ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground"])
+
+with gallery:
+    c1, c2, c3 = st.columns([3, 1, 1])
+    chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes")
+    per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page")
+    _, pages = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], 0, per_page)
+    page = c3.number_input(f"Page (of {pages})", 1, pages, key="ds.page") - 1
+    idx, _ = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], page, per_page)
+    st.image([data.images[i].numpy() for i in idx], width=84,
+             caption=[f"#{i} {CLASSES[data.labels[i]]}" for i in idx])
+
+with balance:
+    c1, c2, c3 = st.columns(3)
+    mode = c1.selectbox("Validation split", VAL_SPLITS, key="ds.val_split")
+    frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction")
+    count = c3.number_input("Validation count (stratified)", 10, 30000, 4000, key="ds.val_count")
+    counts = ds.class_balance(train.labels, test.labels, mode, frac, count)
+    fig = go.Figure([go.Bar(name=k, x=CLASSES, y=v) for k, v in counts.items()])
+    fig.update_layout(barmode="group", height=380, yaxis_title="images", margin=dict(t=20))
+    st.plotly_chart(fig, width="stretch")
+    st.caption(" · ".join(f"{k}: {sum(v):,} images" for k, v in counts.items()))
+
+with means:
+    st.caption("Mean image per class (top) and standard deviation per pixel (bottom, scaled to the maximum).")
+    st.image(ds.tile(mean, 10), width="stretch", clamp=True)
+    st.image(ds.tile(std / std.max() * 255, 10), width="stretch", clamp=True)
+
+with hists:
+    st.caption("Share of non-black pixels per intensity bin (0 = background is left out).")
+    bins = np.linspace(0, 255, hist.shape[1] + 1)
+    fig = go.Figure([go.Scatter(x=bins[:-1], y=h, mode="lines", name=c) for c, h in zip(CLASSES, hist)])
+    fig.update_layout(height=400, xaxis_title="pixel intensity", yaxis_title="fraction of pixels", margin=dict(t=20))
+    st.plotly_chart(fig, width="stretch")
+
+with embedding:
+    with st.form("ds.embed_form"):
+        c1, c2, c3 = st.columns(3)
+        method = c1.radio("Method", ds.EMBEDDINGS, horizontal=True)
+        n = c2.slider("Sample size", 200, 5000, 1000, step=100, help="t-SNE and UMAP take longer on more points")
+        seed = c3.number_input("Seed", 0, 10_000, 0)
+        go_embed = st.form_submit_button("Compute the map", type="primary")
+    if go_embed:
+        st.session_state["ds.embed_args"] = (which, method, n, seed)
+    if args := st.session_state.get("ds.embed_args"):
+        idx, xy = _embedding(*args)
+        d = train if args[0] == "train" else test
+        st.caption(f"{args[1]} of {len(idx)} {args[0]} images. Hover a point to see its image.")
+        components.html(embedding_html(xy, d.labels[idx].numpy(), d.images[idx].numpy(), idx), height=640)
+
+with augment:
+    c1, c2, c3 = st.columns([2, 1, 1])
+    preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset",
+                          on_change=lambda: common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug"))
+    st.session_state.setdefault("ds.aug_seed", 0)
+    if c3.button("🎲 New draw"):
+        st.session_state["ds.aug_seed"] += 1
+    seed = c2.number_input("Seed", 0, 1_000_000, key="ds.aug_seed")
+    cfg = common.augment_inputs("aug", columns=3)
+    try:
+        cfg.validate()
+    except ValueError as exc:
+        st.error(str(exc))
+    else:
+        pick = ds.sample(train.labels, 12, seed=1)  # the same 12 images for every draw
+        grid = preview_grid(train.images[pick], cfg, int(seed), train.labels[pick])
+        st.image(np.kron(grid.numpy(), np.ones((4, 4), np.uint8)), caption="top: original · bottom: augmented")

@@ -1,0 +1,37 @@
+"""Overview: what the app is, the leaderboard of every evaluated run, and where to go next."""
+import pandas as pd
+import streamlit as st
+
+from fashion_core.runs import leaderboard
+
+st.title("Fashion-MNIST workbench")
+st.markdown(
+    "Browse the 70,000 Fashion-MNIST images, train classifiers from the browser and watch them learn, "
+    "compare architectures and losses from the reports, and classify a photo of a real garment with "
+    "Captum explanations. The shipped runs in `checkpoints/` work without the dataset or a GPU."
+)
+
+cols = st.columns(4)
+cols[0].page_link("pages/dataset.py", label="Explore the dataset", icon="🖼️")
+cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
+cols[2].page_link("pages/compare.py", label="Compare runs", icon="📊")
+cols[3].page_link("pages/predict.py", label="Predict & explain", icon="🔍")
+
+st.subheader("Leaderboard")
+rows = leaderboard()
+if not rows:
+    st.info("No evaluated runs yet: `checkpoints/` is empty and no user run has finished. "
+            "Train one on the Train page.")
+else:
+    table = pd.DataFrame(rows)
+    table["source"] = table.pop("shipped").map({True: "shipped", False: "user"})
+    st.dataframe(
+        table[["run", "model", "loss", "test_accuracy", "params", "epochs", "train_time_s", "device", "source"]],
+        hide_index=True, width="stretch",
+        column_config={
+            "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.2f%%",
+                                                             min_value=0, max_value=100),
+            "params": st.column_config.NumberColumn("params", format="localized"),
+            "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
+        })
+    st.caption(f"{len(rows)} evaluated run(s); accuracy is on the official 10,000-image test set.")

@@ -1,0 +1,118 @@
+"""Predict & Explain: a photo, the camera or a test image -> preprocessing strip, top-k
+probabilities for several models, and Captum attributions (one image or a whole class)."""
+from pathlib import Path
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from fashion_core import explain
+from fashion_core.data import CLASSES
+from fashion_core.photo import ImageError, load_image, prepare
+from fashion_core.predict import probabilities
+from fashion_core.runs import Run
+from pages import common
+
+st.title("Predict & explain")
+runs = common.finished_runs()
+if not runs:
+    common.no_runs_message()
+    st.stop()
+by_name = {r.name: r for r in runs}
+c1, c2 = st.columns([2, 1])
+run = by_name[c1.selectbox("Model", list(by_name), format_func=lambda n: common.run_label(by_name[n]), key="pr.run")]
+mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", horizontal=True)
+try:
+    model = common.model_for(run)
+except ValueError as exc:  # not a plain weights file, or weights that do not fit the model
+    st.error(f"This run's checkpoint was refused: {exc}")
+    st.stop()
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def _attribution(run_path: str, images: np.ndarray, target: int, method: str, layer: str | None):
+    return explain.attribute(common.model_for(Run(Path(run_path))), images, target, method, layer)
+
+
+def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
+    top = np.argsort(probs)[::-1][:k][::-1]
+    fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
+                           text=[f"{probs[i]:.1%}" for i in top], textposition="auto"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_range=[0, 100],
+                      xaxis_title="probability %", title_font_size=13)
+    return fig
+
+
+def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int) -> None:
+    """Heat map and overlay per chosen method, with its runtime."""
+    methods = explain.available_methods(model)
+    c1, c2 = st.columns([3, 1])
+    chosen = c1.multiselect("Methods", methods, default=methods, key="pr.methods")
+    layers = explain.conv_layers(model)
+    layer = c2.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="pr.layer") if layers else None
+    if not layers:
+        c2.caption("Grad-CAM needs conv layers; this model has none.")
+    cols = st.columns(3)
+    for i, method in enumerate(chosen):
+        a = _attribution(str(run.path), images, target, method, layer if method == "Grad-CAM" else None)
+        with cols[i % 3].container(border=True):
+            st.markdown(f"**{method}** · {a.runtime_ms:.0f} ms")
+            st.image([explain.heatmap_rgb(a.map), explain.overlay_rgb(shown, a.map)], caption=["heat map", "overlay"])
+
+
+if mode == "Explain one image":
+    sources = ["Upload a photo", "Camera"] + (["Test image"] if common.data_ready() else [])
+    source = st.radio("Input", sources, horizontal=True, key="pr.source")
+    image28, steps = None, []
+    if source == "Test image":
+        test = common.split(False)
+        i = st.number_input(f"Test image index (0–{len(test) - 1})", 0, len(test) - 1, 0, key="pr.index")
+        image28, steps = test.images[i].numpy(), [(f"test #{i}: {CLASSES[test.labels[i]]}", test.images[i].numpy())]
+    else:
+        f = (st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"], key="pr.upload")
+             if source == "Upload a photo" else st.camera_input("Take a photo", key="pr.camera"))
+        if f is not None:
+            try:
+                prepared = prepare(load_image(f.getvalue()))
+            except ImageError as exc:
+                st.error(f"Cannot use this file: {exc}")
+            except Exception as exc:  # noqa: BLE001 - never a traceback on the page
+                st.error(f"Cannot use this file: unexpected {type(exc).__name__} while reading it ({exc})")
+            else:
+                image28, steps = prepared.image28, prepared.steps
+    if image28 is None:
+        st.info("Choose an input above.")
+        st.stop()
+    st.markdown("**Preprocessing** — what the model sees, step by step")
+    st.image([s for _, s in steps], caption=[n for n, _ in steps], width=110)
+    probs = probabilities(model, image28)[0]
+    pred = int(probs.argmax())
+    st.success(f"**{CLASSES[pred]}** ({probs[pred]:.1%}) — {run.name}")
+    k = st.slider("Top k", 1, 10, 5, key="pr.k")
+    others = st.multiselect("Compare with", [n for n in by_name if n != run.name], key="pr.others",
+                            default=[n for n in by_name if n != run.name][:2], format_func=lambda n: common.run_label(by_name[n]))
+    cols = st.columns(1 + len(others))
+    cols[0].plotly_chart(bars(probs, k, run.name), width="stretch", key="pr.bars.main")
+    for col, name in zip(cols[1:], others):
+        try:
+            col.plotly_chart(bars(probabilities(common.model_for(by_name[name]), image28)[0], k, name),
+                             width="stretch", key=f"pr.bars.{name}")
+        except ValueError as exc:
+            col.error(f"{name}: {exc}")
+    st.subheader("Attributions")
+    choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target")
+    target = pred if choice == "predicted" else CLASSES.index(choice)
+    attribution_panel(np.asarray(image28), np.asarray(image28), target)
+else:
+    if not common.data_ready():
+        common.data_panel()
+        st.stop()
+    test = common.split(False)
+    c1, c2 = st.columns(2)
+    cls = CLASSES.index(c1.selectbox("Class", CLASSES, key="pr.class"))
+    n = c2.slider("Test images to average over", 4, 128, 32, step=4, key="pr.n")
+    idx = (test.labels == cls).nonzero().flatten()[:n]
+    images = test.images[idx].numpy()
+    mean_img = images.mean(0).round().astype(np.uint8)
+    st.image(mean_img, caption=f"mean of {len(idx)} test images of {CLASSES[cls]}", width=140)
+    attribution_panel(images, mean_img, cls)

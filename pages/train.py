@@ -1,0 +1,148 @@
+"""Train: a form generated from TrainConfig that queues a background job, and the live job list."""
+import json
+from dataclasses import fields
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from fashion_core import jobs
+from fashion_core.config import INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, recipe
+from fashion_core.models import list_models, model_info
+from pages import common
+
+# Fields per group; any field not listed lands in "Other", so a new config option still gets a widget.
+GROUPS = {
+    "Model": ["model", "model_kwargs", "init"],
+    "Optimiser": ["optimizer", "lr", "momentum", "nesterov", "beta1", "beta2", "weight_decay"],
+    "Schedule": ["epochs", "batch_size", "max_steps", "early_stop_patience", "schedule", "decay_rate",
+                 "decay_steps", "plateau_patience", "plateau_factor", "warmup_frac"],
+    "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "ema_decay", "tta_flip"],
+    "Data split": ["val_split", "val_fraction", "val_count", "train_subset", "seed"],
+    "Device": ["device", "note"],
+}
+CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
+           "init": INITS, "val_split": VAL_SPLITS, "device": ("auto", "cpu", "cuda")}
+JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
+
+
+def load_recipe() -> None:
+    name = st.session_state["train.recipe"]
+    cfg = recipe(name) if name in RECIPES else TrainConfig()
+    for f in fields(TrainConfig):
+        v = getattr(cfg, f.name)
+        if f.name != "augment" and f.name != "model":
+            st.session_state[f"cfg.{f.name}"] = json.dumps(list(v) if isinstance(v, tuple) else v) \
+                if f.name in JSON_FIELDS else v
+    common.load_augment_preset(cfg.augment, "cfg_aug")
+
+
+@st.cache_data
+def _num_params(name: str, kwargs: str) -> int:
+    from fashion_core.models import count_params, create_model
+
+    return count_params(create_model(name, **json.loads(kwargs)))
+
+
+def config_form() -> TrainConfig | None:
+    """Every TrainConfig field as a widget, grouped; returns the config or None (error shown)."""
+    default = TrainConfig()
+    listed = {n for names in GROUPS.values() for n in names} | {"augment"}
+    groups = {**GROUPS, "Other": [f.name for f in fields(TrainConfig) if f.name not in listed]}
+    values = {}
+    tabs = st.tabs([g for g in groups if groups[g]] + ["Augmentation"])
+    for tab, (group, names) in zip(tabs, [(g, n) for g, n in groups.items() if n]):
+        with tab:
+            cols = st.columns(3)
+            for i, name in enumerate(names):
+                d = getattr(default, name)
+                if name in JSON_FIELDS:
+                    d = json.dumps(list(d) if isinstance(d, tuple) else d)
+                with cols[i % 3]:
+                    values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name))
+            if group == "Model":
+                model_card(values["model"], values.get("model_kwargs", "{}"))
+    with tabs[-1]:
+        values["augment"] = common.augment_inputs("cfg_aug", columns=3).to_dict()
+    try:
+        for name in JSON_FIELDS:
+            try:
+                values[name] = json.loads(values[name])
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{name}: not valid JSON ({exc.msg})") from None
+        return TrainConfig.from_dict(values).validate()
+    except (ValueError, TypeError) as exc:
+        st.error(f"Fix this before training: {exc}")
+        return None
+
+
+def model_card(name: str, kwargs: str) -> None:
+    info = model_info(name)
+    try:
+        params = f"{_num_params(name, kwargs):,}"
+    except Exception as exc:  # noqa: BLE001 - bad kwargs are reported by validation below
+        params = f"? ({type(exc).__name__})"
+    reported = f"{info.reported_accuracy:.2f}%" if info.reported_accuracy else "—"
+    st.info(f"**{name}** — {info.description}  \nreport: {info.report} · parameters: {params} "
+            f"(report: {info.reported_params or '—'}) · reported test accuracy: {reported}"
+            + (f"  \n{info.notes}" if info.notes else ""))
+
+
+def curves(job: jobs.Job) -> None:
+    hist = job.progress.get("history", [])
+    if not hist:
+        return
+    steps = [h for h in hist if h["phase"] == "train"]
+    epochs = [h for h in hist if h["phase"] == "epoch"]
+    loss, acc = go.Figure(), go.Figure()
+    loss.add_scatter(x=[h["step"] for h in steps], y=[h["train_loss"] for h in steps], name="train (running)")
+    acc.add_scatter(x=[h["step"] for h in steps], y=[h["train_acc"] for h in steps], name="train (running)")
+    if epochs and "val_acc" in epochs[0]:
+        loss.add_scatter(x=[h["step"] for h in epochs], y=[h["val_loss"] for h in epochs], name="validation")
+        acc.add_scatter(x=[h["step"] for h in epochs], y=[h["val_acc"] for h in epochs], name="validation")
+    for fig, title in ((loss, "loss"), (acc, "accuracy %")):
+        fig.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), title=title, xaxis_title="step")
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(loss, width="stretch", key=f"loss-{job.id}")
+    c2.plotly_chart(acc, width="stretch", key=f"acc-{job.id}")
+
+
+@st.fragment(run_every=2)
+def job_list() -> None:
+    jobs.tick()
+    all_jobs = jobs.list_jobs()
+    if not all_jobs:
+        st.caption("No jobs yet.")
+    for job in all_jobs:
+        state, p = job.state, job.progress.get("latest", {})
+        s = state.get("state", "unknown")
+        with st.expander(f"{job.id} · **{s}**" + (f" · {state['test_accuracy']:.2f}%" if "test_accuracy" in state else ""),
+                         expanded=s in jobs.ACTIVE or s == "failed"):
+            if s == "failed":
+                st.error(state.get("error", "failed"))
+            if s in ("running", "starting") and p.get("total_steps"):
+                frac = min(p.get("step", 0) / p["total_steps"], 1.0)
+                st.progress(frac, f"epoch {p.get('epoch', '?')}/{p.get('epochs', '?')} · step {p.get('step')}/"
+                                  f"{p['total_steps']} · ETA {p.get('eta_s', 0):.0f} s · {p.get('images_per_s', 0):.0f} images/s")
+            elif s in ("running", "starting"):
+                st.progress(0.0, p.get("phase", "starting…"))
+            if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
+                jobs.cancel(job)
+                st.rerun(scope="fragment")
+            curves(job)
+            st.code(job.log_tail(12) or "(no log yet)", language="text")
+
+
+st.title("Train")
+if not common.data_ready():
+    common.data_panel()
+else:
+    st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", on_change=load_recipe)
+    cfg = config_form()
+    if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
+        job = jobs.submit(cfg)
+        st.success(f"Queued job {job.id}.")
+
+st.subheader("Jobs")
+st.number_input("Jobs that may run at once", 1, 16, value=jobs.concurrency(), key="train.concurrency",
+                on_change=lambda: jobs.set_concurrency(st.session_state["train.concurrency"]))
+job_list()
