@@ -38,6 +38,15 @@ class AugmentConfig:
     erase_area: float = 0.25  # max erased fraction of the image (min is 0.02)
     crop_p: float = 0.0
     crop_pad: int = 4  # pad by this many pixels then crop 28x28 back
+    # photo-like ops: what a segmented real photo looks like next to a studio shot
+    clutter_p: float = 0.0
+    clutter: float = 0.35  # max intensity of leftover-background blobs, [0, 1] units
+    blur_p: float = 0.0
+    blur_sigma: float = 1.0  # max gaussian blur sigma, pixels
+    lighting_p: float = 0.0
+    lighting: float = 0.5  # max relative brightness ramp across the image, plus gamma in [1/(1+l), 1+l]
+    flatten_p: float = 0.0
+    flatten: float = 0.8  # max blend of the garment's texture toward its mean (a plain garment)
 
     def validate(self) -> None:
         for f in fields(self):
@@ -45,7 +54,8 @@ class AugmentConfig:
             if f.name.endswith("_p") and not 0.0 <= v <= 1.0:
                 raise ValueError(f"augment.{f.name} must be a probability in [0, 1], got {v}")
         limits = {"rotate_deg": 45, "zoom": 0.5, "translate": 0.5, "brightness": 1.0,
-                  "contrast": 1.0, "noise_std": 1.0, "erase_area": 1.0, "crop_pad": 14}
+                  "contrast": 1.0, "noise_std": 1.0, "erase_area": 1.0, "crop_pad": 14,
+                  "clutter": 1.0, "blur_sigma": 3.0, "lighting": 1.0, "flatten": 1.0}
         for name, hi in limits.items():
             v = getattr(self, name)
             if not 0 <= v <= hi:
@@ -75,6 +85,12 @@ PRESETS: dict[str, AugmentConfig] = {
     "report004": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2),
     # our flagship: flip + pad-crop + light erasing
     "flagship": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2, erase_p=0.25, erase_area=0.15),
+    # flagship + the gap between a segmented photo and a studio shot: framing, clutter, blur,
+    # uneven light, plain garments (fashion_core.photo.prepare produces the test-time side)
+    "photo": AugmentConfig(hflip_p=0.5, class_aware_flip=True, crop_p=1.0, crop_pad=2, erase_p=0.25,
+                           erase_area=0.15, rotate_p=0.3, rotate_deg=10, zoom_p=0.4, zoom=0.15,
+                           translate_p=0.3, translate=0.05, clutter_p=0.3, clutter=0.35, blur_p=0.3,
+                           blur_sigma=1.0, lighting_p=0.4, lighting=0.5, flatten_p=0.3, flatten=0.8),
 }
 
 
@@ -118,6 +134,14 @@ def augment_batch(x: torch.Tensor, labels: torch.Tensor | None, cfg: AugmentConf
         m = _mask(n, cfg.noise_p, gen, dev)[:, None, None, None]
         noise = torch.randn(x.shape, generator=gen, device=dev, dtype=x.dtype) * cfg.noise_std
         x = (x + noise * m).clamp(0, 1)
+    if cfg.flatten_p:
+        x = _flatten(x, cfg, gen)
+    if cfg.lighting_p:
+        x = _lighting(x, cfg, gen)
+    if cfg.clutter_p:
+        x = _clutter(x, cfg, gen)
+    if cfg.blur_p:
+        x = _blur(x, cfg, gen)
     if cfg.erase_p:
         x = _erase(x, cfg, gen)
     return x
@@ -168,6 +192,57 @@ def _erase(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.T
     in_x = (xs >= x0[:, None]) & (xs < (x0 + ew)[:, None])  # (N, W)
     box = in_y[:, :, None] & in_x[:, None, :] & _mask(n, cfg.erase_p, gen, dev)[:, None, None]
     return x.masked_fill(box[:, None], 0.0)
+
+
+def _flatten(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Blend the garment's pixels toward their mean: a plain, untextured garment."""
+    n, dev = x.shape[0], x.device
+    fg = (x > 0.08).to(x.dtype)  # (N, 1, H, W) garment mask
+    mean = (x * fg).sum((1, 2, 3), keepdim=True) / fg.sum((1, 2, 3), keepdim=True).clamp(min=1)
+    a = (_uniform(n, 0, cfg.flatten, gen, dev) * _mask(n, cfg.flatten_p, gen, dev))[:, None, None, None]
+    return torch.where(fg > 0, x + a * (mean - x), x)
+
+
+def _lighting(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """A linear brightness ramp in a random direction and a random gamma: uneven light."""
+    n, _, h, w = x.shape
+    dev = x.device
+    m = _mask(n, cfg.lighting_p, gen, dev)
+    ang = _uniform(n, 0, 2 * math.pi, gen, dev)
+    amp = _uniform(n, 0, cfg.lighting, gen, dev) * m
+    ys = torch.linspace(-0.5, 0.5, h, device=dev)[None, :, None]
+    xs = torch.linspace(-0.5, 0.5, w, device=dev)[None, None, :]
+    ramp = 1 + amp[:, None, None] * (torch.cos(ang)[:, None, None] * xs + torch.sin(ang)[:, None, None] * ys)
+    log_gamma = _uniform(n, -1, 1, gen, dev) * math.log1p(cfg.lighting) * m
+    x = x.clamp(min=1e-6) ** log_gamma.exp()[:, None, None, None]
+    return (x * ramp[:, None]).clamp(0, 1)
+
+
+def _clutter(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Smooth random blobs behind the garment: background a segmentation left in."""
+    n, _, h, w = x.shape
+    dev = x.device
+    coarse = torch.rand(n, 1, 5, 5, generator=gen, device=dev, dtype=x.dtype)
+    field = F.interpolate(coarse, size=(h, w), mode="bicubic", align_corners=False)
+    cut = _uniform(n, 0.5, 0.85, gen, dev)[:, None, None, None]  # higher = fewer, smaller blobs
+    blobs = ((field - cut) / (1 - cut)).clamp(0, 1)
+    amp = (_uniform(n, 0.1, 1, gen, dev) * cfg.clutter * _mask(n, cfg.clutter_p, gen, dev))
+    return torch.maximum(x, blobs * amp[:, None, None, None])
+
+
+def _blur(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
+    """Gaussian blur with a per-image sigma (0 = unchanged), as one grouped convolution."""
+    n, c, h, w = x.shape
+    dev = x.device
+    sigma = _uniform(n, 0.3, cfg.blur_sigma, gen, dev) * _mask(n, cfg.blur_p, gen, dev)
+    r = max(1, math.ceil(2 * cfg.blur_sigma))
+    t = torch.arange(-r, r + 1, device=dev, dtype=x.dtype)
+    k = torch.exp(-t[None] ** 2 / (2 * sigma[:, None].clamp(min=1e-3) ** 2))
+    k = (k / k.sum(1, keepdim=True)).repeat_interleave(c, 0)  # (N*C, 2r+1), a delta when sigma = 0
+    y = x.reshape(1, n * c, h, w)
+    y = F.conv2d(F.pad(y, (r, r, 0, 0), mode="replicate"), k[:, None, None, :], groups=n * c)
+    y = F.conv2d(F.pad(y, (0, 0, r, r), mode="replicate"), k[:, None, :, None], groups=n * c)
+    return y.view(n, c, h, w).clamp(0, 1)
 
 
 def preview(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0,
