@@ -8,14 +8,14 @@ from fashion_core import jobs
 from fashion_core.data import data_root, is_available
 from fashion_core.device import describe_device
 
-st.set_page_config(page_title="Fashion-MNIST workbench", page_icon="👕", layout="wide")
+st.set_page_config(page_title="Fashion-MNIST workbench", page_icon=":material/checkroom:", layout="wide")
 
 PAGES = [
-    st.Page("pages/overview.py", title="Overview", icon="🏠", default=True),
-    st.Page("pages/dataset.py", title="Dataset", icon="🖼️"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
-    st.Page("pages/compare.py", title="Compare", icon="📊"),
-    st.Page("pages/predict.py", title="Predict & Explain", icon="🔍"),
+    st.Page("pages/overview.py", title="Overview", icon=":material/home:", default=True),
+    st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/bar_chart:"),
+    st.Page("pages/predict.py", title="Predict & Explain", icon=":material/search_insights:"),
 ]
 page = st.navigation(PAGES)
 

@@ -92,7 +92,7 @@ with augment:
     preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset",
                           on_change=lambda: common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug"))
     st.session_state.setdefault("ds.aug_seed", 0)
-    if c3.button("🎲 New draw"):
+    if c3.button("New draw", icon=":material/casino:"):
         st.session_state["ds.aug_seed"] += 1
     seed = c2.number_input("Seed", 0, 1_000_000, key="ds.aug_seed")
     cfg = common.augment_inputs("aug", columns=3)

@@ -12,10 +12,10 @@ st.markdown(
 )
 
 cols = st.columns(4)
-cols[0].page_link("pages/dataset.py", label="Explore the dataset", icon="🖼️")
-cols[1].page_link("pages/train.py", label="Train a model", icon="🏋️")
-cols[2].page_link("pages/compare.py", label="Compare runs", icon="📊")
-cols[3].page_link("pages/predict.py", label="Predict & explain", icon="🔍")
+cols[0].page_link("pages/dataset.py", label="Explore the dataset", icon=":material/photo_library:")
+cols[1].page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
+cols[2].page_link("pages/compare.py", label="Compare runs", icon=":material/bar_chart:")
+cols[3].page_link("pages/predict.py", label="Predict & explain", icon=":material/search_insights:")
 
 st.subheader("Leaderboard")
 rows = leaderboard()

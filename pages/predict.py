@@ -49,7 +49,9 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int) -> Non
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Methods", methods, default=methods, key="pr.methods")
     layers = explain.conv_layers(model)
-    layer = c2.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="pr.layer") if layers else None
+    modules = dict(model.named_modules())
+    layer = c2.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="pr.layer",
+                         format_func=lambda n: f"{n} · {modules[n]}") if layers else None
     if not layers:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
     cols = st.columns(3)
@@ -57,7 +59,8 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int) -> Non
         a = _attribution(str(run.path), images, target, method, layer if method == "Grad-CAM" else None)
         with cols[i % 3].container(border=True):
             st.markdown(f"**{method}** · {a.runtime_ms:.0f} ms")
-            st.image([explain.heatmap_rgb(a.map), explain.overlay_rgb(shown, a.map)], caption=["heat map", "overlay"])
+            st.image([explain.heatmap_rgb(a.map), explain.overlay_rgb(shown, a.map)], caption=["heat map", "overlay"],
+                     width=120)
 
 
 if mode == "Explain one image":

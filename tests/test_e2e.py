@@ -1,0 +1,94 @@
+"""End to end: `streamlit run` on 127.0.0.1 driven by headless Chromium (Debian's package).
+
+Visits every page, classifies an uploaded PNG and waits for an attribution, trains a 1-epoch job on
+tiny data to completion, and saves a screenshot of each step under screenshots/e2e/.
+"""
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from browser import CHROMIUM, PAGES, REPO, launch, open_page, serve_app, wait_idle
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason=f"no Chromium at {CHROMIUM}")
+SHOTS = Path(os.environ.get("E2E_SCREENSHOTS", REPO / "screenshots" / "e2e"))
+
+
+def garment_png() -> bytes:
+    """A dark trouser-like shape on a light background, like a phone photo of a garment."""
+    img = np.full((240, 180, 3), 235, np.uint8)
+    img[30:210, 50:85] = (40, 40, 60)
+    img[30:210, 95:130] = (40, 40, 60)
+    img[30:60, 50:130] = (40, 40, 60)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, fake_root, tiny_run):
+    tmp = tmp_path_factory.mktemp("e2e")
+    env = {"FASHION_MNIST_ROOT": str(fake_root), "FASHION_RUNS_DIR": str(tiny_run.path.parent),
+           "FASHION_JOBS_DIR": str(tmp / "jobs")}
+    with serve_app(env, tmp / "streamlit.log") as url, playwright_api.sync_playwright() as p:
+        browser = launch(p)
+        page = browser.new_page(viewport={"width": 1400, "height": 2400})
+        yield page, url
+        browser.close()
+
+
+def no_exception(page) -> None:
+    assert page.locator("[data-testid='stException']").count() == 0, page.inner_text("[data-testid='stMain']")
+
+
+def shot(page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"))
+
+
+def test_every_page_renders(app):
+    page, url = app
+    for name in PAGES:
+        open_page(page, url, name)
+        no_exception(page)
+        shot(page, f"page-{name.lower()}")
+
+
+def test_upload_predicts_and_explains(app, tiny_run):
+    page, url = app
+    open_page(page, url, "Predict")
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files(
+        {"name": "trousers.png", "mimeType": "image/png", "buffer": garment_png()})
+    page.get_by_text("Preprocessing").wait_for(timeout=60_000)
+    page.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=60_000)
+    page.get_by_text("Integrated Gradients ·").wait_for(timeout=120_000)
+    wait_idle(page, 120_000)
+    no_exception(page)
+    assert page.locator("[data-testid='stImage']").count() >= 4  # steps + heat maps
+    shot(page, "predict-upload")
+
+
+def test_train_job_runs_to_done(app):
+    page, url = app
+    open_page(page, url, "Train")
+    model = page.get_by_role("combobox", name="model", exact=True)
+    model.click()
+    model.fill("mlp_baseline")
+    model.press("Enter")
+    wait_idle(page)
+    page.get_by_role("tab", name="Schedule").click()
+    epochs = page.get_by_label("epochs", exact=True)
+    epochs.fill("1")
+    epochs.press("Enter")
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.get_by_text("Queued job").wait_for(timeout=30_000)
+    page.locator("summary", has_text="done").first.wait_for(timeout=180_000)
+    no_exception(page)
+    shot(page, "train-done")

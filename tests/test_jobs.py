@@ -1,0 +1,105 @@
+"""The disk-backed job queue: runner processes train, cancel, fail visibly and respect concurrency."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from fashion_core import jobs
+from fashion_core.config import TrainConfig
+
+TINY = TrainConfig(model="mlp_baseline", epochs=1, batch_size=64, optimizer="adam", lr=1e-2,
+                   weight_decay=0.0, schedule="none")
+
+
+@pytest.fixture
+def queue(tmp_path, monkeypatch, fake_root):
+    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    return tmp_path
+
+
+def wait_for(job: jobs.Job, states, timeout: float = 120) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        jobs.tick()
+        st = job.state
+        if st.get("state") in states:
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"job stayed {job.state}; log:\n{job.log_tail(40)}")
+
+
+def test_job_trains_in_its_own_process_and_records_the_run(queue):
+    job = jobs.submit(TINY)
+    st = wait_for(job, jobs.FINISHED)
+    assert st["state"] == "done", job.log_tail(40)
+    assert st["pid"] != os.getpid()
+    assert 0 <= st["test_accuracy"] <= 100
+    run_dir = st["run_dir"]
+    assert run_dir.startswith(str(queue / "runs"))
+    assert os.path.exists(os.path.join(run_dir, "eval.json"))
+    prog = job.progress
+    assert prog["latest"]["phase"] == "done"
+    assert any(h["phase"] == "epoch" for h in prog["history"])
+    assert "test accuracy" in job.log_tail()
+    # a "new tab" or restarted app sees the same job from disk alone
+    again = [j for j in jobs.list_jobs() if j.id == job.id][0]
+    assert again.state["state"] == "done" and again.config == TINY
+
+
+def test_queue_respects_concurrency_and_cancel(queue):
+    slow = TINY.replace(epochs=200)  # long enough to still be running when cancelled
+    first, second = jobs.submit(slow), jobs.submit(slow)
+    assert jobs.concurrency() == 1
+    wait_for(first, ("running",))
+    assert second.state["state"] == "queued"
+    assert jobs.counts() == {"queued": 1, "running": 1}
+    jobs.cancel(second)
+    assert second.state["state"] == "cancelled"  # a queued job is cancelled at once
+    jobs.cancel(first)
+    assert wait_for(first, jobs.FINISHED)["state"] == "cancelled"
+    assert jobs.counts() == {"queued": 0, "running": 0}
+
+
+def test_failure_shows_the_error(queue, tmp_path):
+    job = jobs.submit(TINY, data=tmp_path / "nowhere")  # no dataset there and no network
+    st = wait_for(job, jobs.FINISHED)
+    assert st["state"] == "failed"
+    assert "DataMissingError" in st["error"] or "Fashion-MNIST" in st["error"]
+    assert "failed" in job.log_tail(60)
+
+
+def test_dead_runner_is_marked_failed(queue):
+    job = jobs.submit(TINY.replace(epochs=200))
+    st = wait_for(job, ("running",))
+    os.kill(st["pid"], 9)
+    st = wait_for(job, jobs.FINISHED, timeout=30)
+    assert st["state"] == "failed" and "ended without reporting" in st["error"]
+
+
+def test_stale_job_from_a_previous_app_is_failed_and_queue_moves_on(queue):
+    # a 'running' job whose pid no longer exists (the machine rebooted, say)
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    stale = jobs.submit(TINY.replace(epochs=200))
+    wait_for(stale, ("running",))
+    jobs.cancel(stale)
+    wait_for(stale, jobs.FINISHED)
+    stale.set_state("running", pid=dead.pid)
+    jobs.set_concurrency(1)
+    fresh = jobs.submit(TINY)
+    assert stale.state["state"] == "failed"
+    assert wait_for(fresh, jobs.FINISHED)["state"] == "done"
+
+
+def test_bad_config_is_refused_before_queueing(queue):
+    with pytest.raises(ValueError, match="epochs"):
+        jobs.submit(TINY.replace(epochs=0))
+    assert jobs.list_jobs() == []
+    with pytest.raises(ValueError, match="concurrency"):
+        jobs.set_concurrency(0)
