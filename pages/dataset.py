@@ -8,7 +8,7 @@ import streamlit.components.v1 as components
 from fashion_core import dataset_stats as ds
 from fashion_core.augment import PRESETS, preview_grid
 from fashion_core.config import VAL_SPLITS
-from fashion_core.data import CLASSES
+from fashion_core.data import CLASSES, data_root
 from pages import common
 from pages.embedding_view import embedding_html
 
@@ -22,20 +22,20 @@ which = st.radio("Split", ["train", "test"], horizontal=True, key="ds.split")
 data = train if which == "train" else test
 
 
-@st.cache_data(show_spinner="Computing per-class statistics…")
-def _stats(which: str):
+@st.cache_data(show_spinner="Computing per-class statistics…", max_entries=4)
+def _stats(which: str, root: str):
     d = train if which == "train" else test
     return (*ds.mean_std_images(d.images, d.labels), ds.intensity_histograms(d.images, d.labels))
 
 
 @st.cache_data(show_spinner="Computing the embedding…", max_entries=6)
-def _embedding(which: str, method: str, n: int, seed: int):
+def _embedding(which: str, method: str, n: int, seed: int, root: str):
     d = train if which == "train" else test
     idx = ds.sample(d.labels, n, seed)
     return idx, ds.embed(d.images[idx], method, seed)
 
 
-mean, std, hist = _stats(which)
+mean, std, hist = _stats(which, str(data_root().resolve()))
 gallery, balance, means, hists, embedding, augment = st.tabs(
     ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground"])
 
@@ -80,7 +80,7 @@ with embedding:
         seed = c3.number_input("Seed", 0, 10_000, 0)
         go_embed = st.form_submit_button("Compute the map", type="primary")
     if go_embed:
-        st.session_state["ds.embed_args"] = (which, method, n, seed)
+        st.session_state["ds.embed_args"] = (which, method, n, seed, str(data_root().resolve()))
     if args := st.session_state.get("ds.embed_args"):
         idx, xy = _embedding(*args)
         d = train if args[0] == "train" else test

@@ -1,0 +1,271 @@
+"""AppTest tests for every page, with and without data and runs, plus the train form, a
+prediction from a generated PNG and the bad-input cases (never a traceback on the page)."""
+from __future__ import annotations
+
+import io
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import streamlit as st
+import torch
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+import fashion_core.data as fdata
+import fashion_core.runs as fruns
+from fakedata import write_idx
+from fashion_core import jobs
+from fashion_core.data import CLASSES
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+PAGES = ["pages/overview.py", "pages/dataset.py", "pages/train.py", "pages/compare.py", "pages/predict.py"]
+
+
+def start(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    if page:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+def text_of(at: AppTest) -> str:
+    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "code")
+                     for e in getattr(at, kind))
+
+
+@pytest.fixture(autouse=True)
+def fresh_caches():
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+
+
+@pytest.fixture
+def empty(tmp_path, monkeypatch):
+    """No dataset anywhere and no runs at all (not even shipped checkpoints)."""
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setattr(fdata, "CACHE_DIR", tmp_path / "cache")
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    return tmp_path
+
+
+@pytest.fixture
+def ready(tmp_path, monkeypatch, fake_root, tiny_run):
+    """Tiny data and one tiny trained run; no shipped checkpoints."""
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
+    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    return tiny_run
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_open_with_no_data_and_no_runs(empty, page):
+    at = start(page)
+    assert not at.exception
+    assert at.title, "every page draws its title"
+    if page in ("pages/dataset.py", "pages/train.py"):
+        assert any("Download Fashion-MNIST" in b.label for b in at.button)
+        assert "t10k-labels-idx1-ubyte.gz" in text_of(at)  # names the four files and where they go
+    if page in ("pages/compare.py", "pages/predict.py", "pages/overview.py"):
+        assert "no evaluated runs" in text_of(at).lower() or "No evaluated runs" in text_of(at)
+
+
+def test_compare_and_predict_work_from_shipped_checkpoints_without_data(empty, tiny_run, monkeypatch):
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tiny_run.path.parent)  # the tiny run plays "shipped"
+    at = start("pages/compare.py")
+    assert not at.exception and not at.error
+    assert "shipped" in at.multiselect(key="cmp.runs").format_func(tiny_run.name)
+    at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
+    assert not at.exception and at.success
+    assert "Test image" not in at.radio(key="pr.source").options  # no test set without the data
+
+
+def test_download_panel_fills_the_data_and_shows_the_page(empty, monkeypatch):
+    seen = []
+
+    def fake_download(root, on_progress=None):
+        for f in (0.25, 0.5, 1.0):
+            seen.append(f)
+            on_progress(f, "train-images-idx3-ubyte.gz")
+        write_idx(Path(root), n_train=100, n_test=50)
+
+    monkeypatch.setattr(fdata, "download", fake_download)
+    at = start("pages/dataset.py")
+    next(b for b in at.button if "Download" in b.label).click().run()
+    assert not at.exception and seen == [0.25, 0.5, 1.0]
+    assert not any("Download" in b.label for b in at.button)
+    assert at.tabs, "the dataset page shows its tabs once the data is there"
+
+
+def test_download_failure_says_where_the_files_go(empty, monkeypatch):
+    def offline(root, on_progress=None):
+        raise fdata.DataMissingError(fdata.missing_files_message(Path(root)))
+
+    monkeypatch.setattr(fdata, "download", offline)
+    at = start("pages/train.py")
+    next(b for b in at.button if "Download" in b.label).click().run()
+    assert not at.exception
+    assert any("download failed" in e.value for e in at.error)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_open_with_data_and_runs(ready, page):
+    at = start(page)
+    assert not at.exception, at.exception
+    assert not at.error, [e.value for e in at.error]
+
+
+def test_overview_leaderboard_lists_the_run(ready):
+    at = start()
+    assert ready.name in at.dataframe[0].value["run"].tolist()
+
+
+def test_dataset_page_controls(ready):
+    at = start("pages/dataset.py")
+    at.multiselect(key="ds.classes").set_value(["Trouser"]).run()
+    assert not at.exception
+    at.number_input(key="ds.aug_seed").set_value(3).run()
+    at.toggle(key="aug.hflip_p.on").set_value(True).run()
+    assert not at.exception and not at.error
+
+
+def test_train_form_submits_a_job_that_finishes(ready):
+    at = start("pages/train.py")
+    at.selectbox(key="cfg.model").set_value("mlp_baseline")
+    at.number_input(key="cfg.epochs").set_value(1)
+    at.run()
+    assert not at.error, [e.value for e in at.error]
+    assert "mlp_baseline" in text_of(at) and "7,850" in text_of(at)  # registry card with param count
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert not at.exception
+    assert any("Queued job" in s.value for s in at.success)
+    job = jobs.list_jobs()[0]
+    deadline = time.time() + 120
+    while job.state.get("state") not in jobs.FINISHED and time.time() < deadline:
+        time.sleep(0.5)
+        jobs.tick()
+    assert job.state["state"] == "done", job.log_tail(40)
+    at.run()  # a reload sees the finished job from disk
+    assert any("done" in e.label for e in at.expander)
+
+
+def test_train_form_rejects_bad_values_by_field(ready):
+    at = start("pages/train.py")
+    at.text_input(key="cfg.class_weights").set_value("[1, 2]").run()
+    assert any("class_weights" in e.value for e in at.error)
+    assert next(b for b in at.button if b.label == "Start training").disabled
+
+
+def test_recipe_fills_the_form(ready):
+    at = start("pages/train.py")
+    at.selectbox(key="train.recipe").set_value("report003").run()
+    assert at.selectbox(key="cfg.optimizer").value == "adam"
+    assert at.selectbox(key="cfg.val_split").value == "stratified"
+    assert at.toggle(key="cfg_aug.erase_p.on").value is True
+
+
+def png_bytes(img: Image.Image, fmt: str = "PNG", **kw) -> bytes:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def trouser(mode: str = "RGB") -> Image.Image:
+    arr = np.full((120, 90), 230, np.uint8)
+    arr[10:110, 20:40] = 30
+    arr[10:110, 50:70] = 30
+    arr[10:25, 20:70] = 30
+    return Image.fromarray(arr).convert(mode)
+
+
+def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
+    at.file_uploader(key="pr.upload").upload(name, data, mime)
+    return at.run()
+
+
+def test_predict_classifies_a_generated_png(ready):
+    at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
+    assert not at.exception
+    assert len(at.success) == 1 and any(c in at.success[0].value for c in CLASSES)
+    assert "Saliency" in text_of(at) and "ms" in text_of(at)  # attributions with their runtimes
+    captions = [c for img in at.get("image") for c in img.captions]
+    assert "heat map" in captions and "overlay" in captions  # attributions drawn beside the input
+    from fashion_core.photo import load_image, prepare
+    steps = [name for name, _ in prepare(load_image(png_bytes(trouser()))).steps]
+    assert set(steps) <= set(captions)  # the page shows whatever preprocessing steps the engine reports
+
+
+def exif_rotated() -> bytes:
+    img = trouser().rotate(90, expand=True)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # orientation: rotate 90 CW to display
+    return png_bytes(img, "JPEG", exif=exif.tobytes())
+
+
+def animated_gif() -> bytes:
+    frames = [trouser("P"), trouser("P").transpose(Image.Transpose.FLIP_TOP_BOTTOM)]
+    return png_bytes(frames[0], "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+
+
+BAD_INPUTS = {
+    "empty.png": (b"", "error"),
+    "notes.png": (b"this is a text file, not an image\n" * 20, "error"),
+    "truncated.png": (png_bytes(trouser())[:200], "error"),
+    "bomb.png": (png_bytes(Image.new("1", (12_000, 12_000))), "error"),
+    "cmyk.jpg": (png_bytes(trouser("CMYK"), "JPEG"), "success"),
+    "sixteen.png": (png_bytes(Image.fromarray((np.asarray(trouser("L"), np.uint16) * 257))), "success"),
+    "rgba.png": (png_bytes(trouser("RGBA")), "success"),
+    "palette.png": (png_bytes(trouser("P")), "success"),
+    "animated.gif": (animated_gif(), "success"),
+    "rotated.jpg": (exif_rotated(), "success"),
+}
+
+
+@pytest.mark.parametrize("name", BAD_INPUTS)
+def test_bad_or_odd_images_never_show_a_traceback(ready, name):
+    data, outcome = BAD_INPUTS[name]
+    at = upload(start("pages/predict.py"), name, data)
+    assert not at.exception, at.exception
+    if outcome == "error":
+        assert at.error and "Cannot use this file" in at.error[0].value and not at.success
+    else:
+        assert at.success and not at.error, [e.value for e in at.error]
+
+
+def test_exif_rotation_is_applied_before_preprocessing(ready):
+    at = upload(start("pages/predict.py"), "rotated.jpg", exif_rotated())
+    assert not at.exception and at.success
+    from fashion_core.photo import load_image
+    assert load_image(exif_rotated()).size == (90, 120)  # upright, as the camera meant it
+
+
+def test_checkpoint_that_is_not_plain_weights_is_refused(ready, tmp_path, monkeypatch):
+    bad = tmp_path / "runs" / "evil"
+    shutil.copytree(ready.path, bad, ignore=shutil.ignore_patterns("*.pt"))
+    torch.save({"model": _Payload()}, bad / "best.pt")  # needs pickle to load: weights_only refuses
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(bad.parent))
+    at = start("pages/predict.py")
+    at.selectbox(key="pr.run").set_value("evil").run()
+    assert not at.exception
+    assert any("refused" in e.value for e in at.error)
+
+
+class _Payload:
+    def __reduce__(self):
+        return (print, ("this would run on load",))
+
+
+def test_explain_a_class_mode(ready):
+    at = start("pages/predict.py")
+    at.radio(key="pr.mode").set_value("Explain a class").run()
+    at.selectbox(key="pr.class").set_value("Bag").run()
+    assert not at.exception and not at.error
+    assert "Integrated Gradients" in text_of(at)
