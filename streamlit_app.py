@@ -1,5 +1,10 @@
-"""The dashboard's entry point: `streamlit run streamlit_app.py`. An st.navigation router over
-pages/, with a sidebar that shows the device, the data status and the job queue."""
+"""The dashboard's entry point: `streamlit run streamlit_app.py`. An st.navigation router over the
+page files in pages/, with a sidebar that shows the device, the data status and the job queue.
+
+Streamlit treats a pages/ folder as a legacy multipage app until st.navigation has run once, so a
+fresh server's first deep link (/train) would run the page file on its own; every page therefore
+starts with `common.require_router()`, which hands that first run back to this router.
+"""
 from __future__ import annotations
 
 import streamlit as st

@@ -10,7 +10,9 @@ import streamlit as st
 
 from fashion_core import compare
 from fashion_core.data import CLASSES
-from pages import common
+from ui import common
+
+common.require_router()
 
 st.title("Compare runs")
 runs = common.finished_runs()
@@ -65,7 +67,7 @@ for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
         t, p = np.meshgrid(range(10), range(10), indexing="ij")
         # square scatter markers, not a heatmap: Plotly heatmaps report no selection to Streamlit
         fig = go.Figure(go.Scatter(
-            x=p.ravel(), y=t.ravel(), mode="markers+text", customdata=np.stack([t.ravel(), p.ravel()], 1),
+            x=p.ravel(), y=t.ravel(), mode="markers+text",
             marker=dict(symbol="square", size=38, color=cm.ravel(), colorscale="Blues", showscale=True),
             text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()], textfont=dict(size=10),
             hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
@@ -75,7 +77,7 @@ for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
         event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{run.name}")
         points = event.selection.points if event else []
         if points:
-            true, pred = points[0]["customdata"]
+            true, pred = int(points[0]["y"]), int(points[0]["x"])
             st.markdown(f"**True {CLASSES[true]}, predicted {CLASSES[pred]}** ({cm[true, pred]:.0f}"
                         f"{'%' if normalise else ' images'})")
             if not common.data_ready():

@@ -9,8 +9,10 @@ from fashion_core import dataset_stats as ds
 from fashion_core.augment import PRESETS, preview_grid
 from fashion_core.config import VAL_SPLITS
 from fashion_core.data import CLASSES, data_root
-from pages import common
-from pages.embedding_view import embedding_html
+from ui import common
+
+common.require_router()
+from ui.embedding_view import embedding_html
 
 st.title("Dataset")
 if not common.data_ready():

@@ -3,6 +3,9 @@ import pandas as pd
 import streamlit as st
 
 from fashion_core.runs import leaderboard
+from ui import common
+
+common.require_router()
 
 st.title("Fashion-MNIST workbench")
 st.markdown(

@@ -11,7 +11,9 @@ from fashion_core.data import CLASSES
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.predict import probabilities
 from fashion_core.runs import Run
-from pages import common
+from ui import common
+
+common.require_router()
 
 st.title("Predict & explain")
 runs = common.finished_runs()

@@ -8,7 +8,9 @@ import streamlit as st
 from fashion_core import jobs
 from fashion_core.config import INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, recipe
 from fashion_core.models import list_models, model_info
-from pages import common
+from ui import common
+
+common.require_router()
 
 # Fields per group; any field not listed lands in "Other", so a new config option still gets a widget.
 GROUPS = {

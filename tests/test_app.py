@@ -121,6 +121,8 @@ def test_pages_open_with_data_and_runs(ready, page):
     at = start(page)
     assert not at.exception, at.exception
     assert not at.error, [e.value for e in at.error]
+    sidebar = " ".join(c.value for c in at.sidebar.caption)  # the router's shared sidebar
+    assert "Device:" in sidebar and "Data:** Fashion-MNIST ready" in sidebar and "Jobs:" in sidebar
 
 
 def test_overview_leaderboard_lists_the_run(ready):

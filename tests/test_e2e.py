@@ -54,9 +54,12 @@ def shot(page, name: str) -> None:
 
 def test_every_page_renders(app):
     page, url = app
-    for name in PAGES:
+    # a deep link first: on a fresh server Streamlit would run pages/train.py without the router
+    for name in ["Train", *[n for n in PAGES if n != "Train"]]:
         open_page(page, url, name)
         no_exception(page)
+        sidebar = page.inner_text("[data-testid='stSidebar']")
+        assert "Device:" in sidebar and "Predict & Explain" in sidebar, sidebar
         shot(page, f"page-{name.lower()}")
 
 
@@ -72,6 +75,21 @@ def test_upload_predicts_and_explains(app, tiny_run):
     no_exception(page)
     assert page.locator("[data-testid='stImage']").count() >= 4  # steps + heat maps
     shot(page, "predict-upload")
+
+
+def test_confusion_matrix_cell_click_shows_its_images(app, tiny_run):
+    page, url = app
+    open_page(page, url, "Compare")
+    page.get_by_role("tab", name=tiny_run.name).click()
+    chart = page.locator(f".st-key-cm-{tiny_run.name}")
+    chart.scroll_into_view_if_needed()
+    cell = chart.locator(".scatterlayer .points path").nth(3 * 10 + 3)  # true Dress, predicted Dress
+    box = cell.bounding_box()
+    page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.get_by_text("True Dress, predicted Dress").wait_for(timeout=60_000)
+    wait_idle(page)
+    no_exception(page)
+    shot(page, "compare-cell")
 
 
 def test_train_job_runs_to_done(app):

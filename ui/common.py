@@ -1,6 +1,7 @@
 """What the pages share: cached data and models, run pickers and the data-missing panel."""
 from __future__ import annotations
 
+import runpy
 from pathlib import Path
 
 import streamlit as st
@@ -8,6 +9,8 @@ import torch.nn as nn
 
 from fashion_core import data as fdata
 from fashion_core.runs import Run, list_runs, load_model
+
+ROUTER = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=4)
@@ -144,3 +147,17 @@ def augment_inputs(prefix: str, columns: int = 2):
                 values[f.name] = field_input(f.name, getattr(default, f.name), f"{prefix}.{f.name}",
                                              disabled=not on)
     return AugmentConfig(**values)
+
+
+
+def require_router() -> None:
+    """Run this page through streamlit_app.py when Streamlit ran the page file on its own.
+
+    On a fresh server, a first visit straight to /train runs pages/train.py as a legacy multipage
+    app (no router, no shared sidebar) until st.navigation has been called once. Running the
+    router here, in the same script run, keeps the visit's widget events (a rerun would drop them).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+    if PagesManager.uses_pages_directory:
+        runpy.run_path(str(ROUTER), run_name="__main__")  # st.navigation resets the flag
+        st.stop()

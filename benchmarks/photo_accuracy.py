@@ -1,0 +1,171 @@
+"""Accuracy on real clothing photos: our photo pipeline and models next to the naive baseline.
+
+    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--plain RUN] [--fit-threshold]
+
+PHOTO_DIR holds one folder per garment type (../shared/data/README.md). Prints, per folder, the
+top-1 accuracy on mapped folders and the unsure rate everywhere, for each (pipeline, model) pair,
+on the held-out half of the photos and on all of them. Photos are split into halves by a hash
+of the file name; --fit-threshold picks each model's unsure threshold on the calibration half
+only and stores it in the run's calibration.json, so held-out numbers never saw their photos.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fashion_core.calibration import calibrate, decide, load_calibration, set_threshold  # noqa: E402
+from fashion_core.data import CLASSES  # noqa: E402
+from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
+from fashion_core.predict import probabilities  # noqa: E402
+from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
+
+# folder -> the Fashion-MNIST class indices that count as correct (../shared/data/README.md)
+MAPPING = {"t-shirt": {0}, "pants": {1}, "longsleeve": {2}, "dress": {3}, "outwear": {4}, "shirt": {6},
+           "shoes": {5, 7, 9}}
+UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: the app should be unsure
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
+MAX_MAPPED_UNSURE = 0.12  # threshold rule: most unmapped caught while at most this many mapped unsure
+
+
+def half(path: Path) -> str:
+    """'calib' or 'held-out', fixed by a hash of the file name (not of its content or folder)."""
+    return "calib" if hashlib.sha1(path.name.encode()).digest()[0] % 2 == 0 else "held-out"
+
+
+def collect(photo_dir: Path) -> list[tuple[str, Path]]:
+    folders = [d for d in sorted(photo_dir.iterdir()) if d.is_dir() and d.name in {*MAPPING, *UNMAPPED}]
+    return [(d.name, f) for d in folders for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
+
+
+def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
+    """(N, 28, 28) ours, (N, 28, 28) naive, and which photos could be read."""
+    ours, base, ok = [], [], []
+    for _, path in photos:
+        try:
+            img = load_image(path)
+        except ImageError:
+            ours.append(np.zeros((28, 28), np.uint8)), base.append(np.zeros((28, 28), np.uint8)), ok.append(False)
+            continue
+        ours.append(prepare(img).image28), base.append(naive(img)), ok.append(True)
+    return np.stack(ours), np.stack(base), ok
+
+
+def pick_threshold(conf: np.ndarray, folders: list[str]) -> float:
+    """The threshold catching the most unmapped photos with at most MAX_MAPPED_UNSURE of mapped unsure."""
+    mapped = np.array([f in MAPPING for f in folders])
+    best, best_score = 0.0, -1.0
+    for t in np.round(np.arange(0.20, 0.96, 0.01), 2):
+        unsure = conf < t
+        if unsure[mapped].mean() > MAX_MAPPED_UNSURE:
+            break
+        score = unsure[~mapped].mean() if (~mapped).any() else 0.0
+        if score >= best_score:
+            best, best_score = float(t), score
+    return best
+
+
+def summarise(folders: list[str], preds: np.ndarray, unsure: np.ndarray, keep: np.ndarray) -> dict:
+    """Per-folder accuracy (mapped) and unsure rate, plus the mapped and unmapped totals."""
+    rows = {}
+    f = np.array(folders)
+    for name in dict.fromkeys(folders):
+        sel = (f == name) & keep
+        if not sel.any():
+            continue
+        row = {"n": int(sel.sum()), "unsure": float(unsure[sel].mean())}
+        if name in MAPPING:
+            row["acc"] = float(np.isin(preds[sel], list(MAPPING[name])).mean())
+        rows[name] = row
+    mapped = np.isin(f, list(MAPPING)) & keep
+    unmapped = np.isin(f, UNMAPPED) & keep
+    correct = np.array([p in MAPPING.get(name, ()) for p, name in zip(preds, folders)])
+    rows["MAPPED"] = {"n": int(mapped.sum()), "acc": float(correct[mapped].mean()) if mapped.any() else 0.0,
+                      "unsure": float(unsure[mapped].mean()) if mapped.any() else 0.0,
+                      "acc_sure": float(correct[mapped & ~unsure].mean()) if (mapped & ~unsure).any() else 0.0}
+    rows["UNMAPPED"] = {"n": int(unmapped.sum()), "unsure": float(unsure[unmapped].mean()) if unmapped.any() else 0.0}
+    return rows
+
+
+def print_table(title: str, systems: dict[str, dict]) -> None:
+    names = list(systems)
+    print(f"\n### {title}\n")
+    print("| folder | n | " + " | ".join(f"{s} acc | {s} unsure" for s in names) + " |")
+    print("|---|---:|" + "---:|---:|" * len(names))
+    folders = list(next(iter(systems.values())))
+    for folder in folders:
+        n = systems[names[0]][folder]["n"]
+        cells = []
+        for s in names:
+            r = systems[s].get(folder, {})
+            cells.append(f"{r['acc'] * 100:.1f}%" if "acc" in r else "-")
+            cells.append(f"{r['unsure'] * 100:.1f}%" if "unsure" in r else "-")
+        print(f"| {folder} | {n} | " + " | ".join(cells) + " |")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("photo_dir", type=Path)
+    ap.add_argument("--model", default=str(CHECKPOINT_DIR / "photo_flagship"), help="photo-robust run")
+    ap.add_argument("--plain", default=str(CHECKPOINT_DIR / "flagship"), help="plain run, same recipe")
+    ap.add_argument("--fit-threshold", action="store_true",
+                    help="choose each run's unsure threshold on the calibration half and store it")
+    args = ap.parse_args(argv)
+
+    t0 = time.perf_counter()
+    photos = collect(args.photo_dir)
+    if not photos:
+        print(f"error: no photos in mapped/unmapped folders under {args.photo_dir}", file=sys.stderr)
+        return 2
+    folders = [f for f, _ in photos]
+    halves = np.array([half(p) for _, p in photos])
+    ours, base, ok = prepare_all(photos)
+    ok = np.array(ok)
+    print(f"{len(photos)} photos ({(~ok).sum()} unreadable), prepared in {time.perf_counter() - t0:.0f}s")
+
+    runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model))}
+    systems: dict[str, dict] = {}
+    for key, run in runs.items():
+        if not (run.path / "config.json").exists():
+            print(f"skipping {key}: {run.path} is not a run directory", file=sys.stderr)
+            continue
+        if not (run.path / "calibration.json").exists():
+            calibrate(run)
+        model = load_model(run)
+        for pipe, images in (("naive", base), ("ours", ours)):
+            probs = probabilities(model, images)
+            if args.fit_threshold and pipe == "ours":
+                cal = load_calibration(run)
+                conf = np.array([decide(p, cal)["confidence"] for p in probs])
+                sel = (halves == "calib") & ok
+                t = pick_threshold(conf[sel], [f for f, s in zip(folders, sel) if s])
+                set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calibration half "
+                                      f"({sel.sum()} photos) of {args.photo_dir.name}")
+                print(f"{key}: unsure threshold {t:.2f} (calibration half), T = {cal.temperature:.3f}")
+            cal = load_calibration(run)
+            answers = [decide(p, cal) for p in probs]
+            systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
+                                        np.array([a["unsure"] for a in answers]))
+    order = [s for s in ("naive+plain", "ours+plain", "naive+photo", "ours+photo") if s in systems]
+    for title, keep in (("held-out half (never used for any choice)", (halves == "held-out") & ok),
+                        ("calibration half (unsure thresholds chosen here)", (halves == "calib") & ok),
+                        ("all photos", ok)):
+        print_table(title, {s: summarise(folders, *systems[s], keep) for s in order})
+    print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
+          "under the run's threshold. Classes:", ", ".join(CLASSES))
+    for key, run in runs.items():
+        if (run.path / "calibration.json").exists():
+            cal = load_calibration(run)
+            print(f"{key} = {run.path}: T = {cal.temperature:.3f}, threshold = {cal.threshold:.2f}")
+    print(f"total {time.perf_counter() - t0:.0f}s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,167 @@
+"""Calibrated confidence and "unsure": temperature scaling fitted on a run's validation split.
+
+`calibrate(run)` fits one temperature T (softmax(logits / T)) by minimising the validation NLL
+and stores it in run_dir/calibration.json; `decide(probs, cal)` turns a model's probabilities
+into the label, the calibrated probabilities, whether it is unsure and which classes it was torn between.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fashion_core.data import CLASSES, FashionData, load_split, split_indices
+from fashion_core.runs import Run, atomic_write_json, load_model, read_json
+
+CALIBRATION_FILE = "calibration.json"
+# Calibrated confidence under which a photo is reported as unsure. Default chosen on the
+# dev-photo calibration half (benchmarks/photo_accuracy.py --fit-threshold), never on reported photos.
+DEFAULT_THRESHOLD = 0.55
+TORN_MASS = 0.8  # torn_between: the fewest top classes holding this much calibrated probability
+TORN_MAX = 3
+
+
+@dataclass(frozen=True)
+class Calibration:
+    temperature: float = 1.0  # > 1 softens over-confident logits
+    threshold: float = DEFAULT_THRESHOLD  # calibrated max probability below this = unsure
+    source: str = "default"  # where the numbers came from, for the UI
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
+    """The T > 0 minimising mean cross-entropy of softmax(logits / T) (Guo et al. 2017)."""
+    logits, labels = logits.detach().float().cpu(), labels.cpu()
+    log_t = torch.zeros((), requires_grad=True)  # optimise log T so T stays positive
+    opt = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        opt.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits / log_t.exp(), labels)
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    return float(log_t.exp().clamp(0.05, 20))
+
+
+def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
+    """ECE in % over equal-width confidence bins: how far confidence is from accuracy."""
+    conf, pred = probs.max(1)
+    correct = (pred == labels).float()
+    edges = torch.linspace(0, 1, bins + 1)
+    ece = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:]):
+        inside = (conf > lo) & (conf <= hi)
+        if inside.any():
+            ece += inside.float().mean().item() * abs(conf[inside].mean().item() - correct[inside].mean().item())
+    return ece * 100
+
+
+def validation_data(run: Run, data_root=None) -> FashionData:
+    """The run's own validation images: the split its training held out (config seed and mode)."""
+    cfg = run.config
+    if cfg.val_split == "none":
+        raise ValueError(f"{run.name} trained without a validation split; nothing to calibrate on")
+    full = load_split(True, data_root)
+    _, va_idx = split_indices(full.labels, cfg.val_split, cfg.val_fraction, cfg.val_count, cfg.seed)
+    return FashionData(full.images[va_idx], full.labels[va_idx])
+
+
+def calibrate(run: Run | str | Path, data_root=None, threshold: float | None = None) -> dict:
+    """Fit the temperature on the run's validation split; write and return calibration.json.
+
+    threshold: the unsure threshold to store (default: keep the stored one, else DEFAULT_THRESHOLD).
+    """
+    from fashion_core.train import infer  # noqa: PLC0415 (train imports the whole engine)
+
+    run = run if isinstance(run, Run) else Run(Path(run))
+    val = validation_data(run, data_root)
+    logits = infer(load_model(run), val.images, tta_flip=run.config.tta_flip).cpu()
+    t = fit_temperature(logits, val.labels)
+    nll = {name: torch.nn.functional.cross_entropy(logits / s, val.labels).item()
+           for name, s in (("before", 1.0), ("after", t))}
+    ece = {name: expected_calibration_error((logits / s).softmax(1), val.labels)
+           for name, s in (("before", 1.0), ("after", t))}
+    old = load_calibration(run)
+    result = {"temperature": round(t, 4),
+              "threshold": threshold if threshold is not None else old.threshold,
+              "source": f"temperature fitted on {len(val)} validation images of {run.name}",
+              "val_nll_before": round(nll["before"], 4), "val_nll_after": round(nll["after"], 4),
+              "val_ece_before": round(ece["before"], 3), "val_ece_after": round(ece["after"], 3)}
+    atomic_write_json(run.path / CALIBRATION_FILE, result)
+    return result
+
+
+def set_threshold(run: Run | str | Path, threshold: float, source: str) -> None:
+    """Store a new unsure threshold next to the fitted temperature."""
+    run = run if isinstance(run, Run) else Run(Path(run))
+    d = read_json(run.path / CALIBRATION_FILE, {}) or {}
+    atomic_write_json(run.path / CALIBRATION_FILE, {**d, "threshold": round(float(threshold), 4),
+                                                    "threshold_source": source})
+
+
+def load_calibration(run: Run | str | Path | None) -> Calibration:
+    """The run's stored calibration, or T = 1 and the default threshold when it has none."""
+    if run is None:
+        return Calibration()
+    path = (run.path if isinstance(run, Run) else Path(run)) / CALIBRATION_FILE
+    d = read_json(path)
+    if not isinstance(d, dict) or not isinstance(d.get("temperature"), (int, float)):
+        return Calibration()
+    return Calibration(float(d["temperature"]), float(d.get("threshold", DEFAULT_THRESHOLD)),
+                       str(d.get("source", "calibration.json")))
+
+
+def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Re-scale softmax probabilities (..., 10) by a temperature: softmax(log p / T)."""
+    logp = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1)) / temperature
+    logp -= logp.max(-1, keepdims=True)
+    e = np.exp(logp)
+    return e / e.sum(-1, keepdims=True)
+
+
+def decide(probs: np.ndarray, cal: Calibration = Calibration()) -> dict:
+    """One image's (10,) model probabilities -> the answer the app and the CLI show.
+
+    {"label", "index", "probabilities" (calibrated), "confidence", "unsure", "torn_between"}:
+    unsure when the calibrated top probability is under cal.threshold; torn_between lists the
+    fewest top classes holding TORN_MASS of the probability (at least two) when unsure.
+    """
+    p = calibrated(probs, cal.temperature)
+    order = np.argsort(-p)
+    k = int(order[0])
+    unsure = bool(p[k] < cal.threshold)
+    torn = []
+    if unsure:
+        mass = np.cumsum(p[order])
+        count = min(TORN_MAX, max(2, int(np.searchsorted(mass, TORN_MASS)) + 1))
+        torn = [CLASSES[int(i)] for i in order[:count]]
+    return {"label": CLASSES[k], "index": k, "probabilities": [round(float(v), 6) for v in p],
+            "confidence": round(float(p[k]), 6), "unsure": unsure, "torn_between": torn}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """python -m fashion_core.calibration RUN_DIR...: fit and store each run's temperature."""
+    args = sys.argv[1:] if argv is None else argv
+    if not args:
+        print("usage: python -m fashion_core.calibration RUN_DIR...", file=sys.stderr)
+        return 2
+    for path in args:
+        r = calibrate(path)
+        print(f"{path}: T = {r['temperature']:.3f}, val NLL {r['val_nll_before']:.4f} -> {r['val_nll_after']:.4f}, "
+              f"ECE {r['val_ece_before']:.2f}% -> {r['val_ece_after']:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "calibrate", "set_threshold",
+           "load_calibration", "calibrated", "decide"]

@@ -1,0 +1,1 @@
+"""Streamlit helpers shared by the pages in pages/ (fashion_core itself never imports streamlit)."""
