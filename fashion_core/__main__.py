@@ -88,20 +88,22 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
+    from fashion_core.calibration import calibration_for, describe
     from fashion_core.predict import load_model, predict_file, resolve_run
 
     run = resolve_run(args.model)
     model = load_model(run)
+    cal = calibration_for(run)
     failures = 0
     for path in args.images:
-        result = predict_file(model, path)
+        result = predict_file(model, path, cal)
         failures += "error" in result
         if args.json:
             print(json.dumps(result))
         elif "error" in result:
             print(f"{path}: error: {result['error']}")
         else:
-            print(f"{path}: {result['label']} ({max(result['probabilities']) * 100:.1f}%)")
+            print(f"{path}: {describe(result)}")
     return 1 if failures else 0
 
 

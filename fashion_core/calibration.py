@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashion_core.data import CLASSES, FashionData, load_split, split_indices
+from fashion_core.data import CLASSES, FashionData, is_available, load_split, split_indices
 from fashion_core.runs import Run, atomic_write_json, load_model, read_json
 
 CALIBRATION_FILE = "calibration.json"
@@ -47,7 +47,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor) -> float:
         return loss
 
     opt.step(closure)
-    return float(log_t.exp().clamp(0.05, 20))
+    return float(log_t.detach().exp().clamp(0.05, 20))
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
@@ -73,14 +73,10 @@ def validation_data(run: Run, data_root=None) -> FashionData:
     return FashionData(full.images[va_idx], full.labels[va_idx])
 
 
-def calibrate(run: Run | str | Path, data_root=None, threshold: float | None = None) -> dict:
-    """Fit the temperature on the run's validation split; write and return calibration.json.
-
-    threshold: the unsure threshold to store (default: keep the stored one, else DEFAULT_THRESHOLD).
-    """
+def fit_calibration(run: Run, data_root=None) -> dict:
+    """Fit the temperature on the run's validation split; the stored threshold is kept."""
     from fashion_core.train import infer  # noqa: PLC0415 (train imports the whole engine)
 
-    run = run if isinstance(run, Run) else Run(Path(run))
     val = validation_data(run, data_root)
     logits = infer(load_model(run), val.images, tta_flip=run.config.tta_flip).cpu()
     t = fit_temperature(logits, val.labels)
@@ -88,19 +84,57 @@ def calibrate(run: Run | str | Path, data_root=None, threshold: float | None = N
            for name, s in (("before", 1.0), ("after", t))}
     ece = {name: expected_calibration_error((logits / s).softmax(1), val.labels)
            for name, s in (("before", 1.0), ("after", t))}
-    old = load_calibration(run)
-    result = {"temperature": round(t, 4),
-              "threshold": threshold if threshold is not None else old.threshold,
-              "source": f"temperature fitted on {len(val)} validation images of {run.name}",
-              "val_nll_before": round(nll["before"], 4), "val_nll_after": round(nll["after"], 4),
-              "val_ece_before": round(ece["before"], 3), "val_ece_after": round(ece["after"], 3)}
+    return {"temperature": round(t, 4), "threshold": load_calibration(run).threshold,
+            "source": f"temperature fitted on {len(val)} validation images of {run.name}",
+            "val_nll_before": round(nll["before"], 4), "val_nll_after": round(nll["after"], 4),
+            "val_ece_before": round(ece["before"], 3), "val_ece_after": round(ece["after"], 3)}
+
+
+def calibrate(run: Run | str | Path, data_root=None, threshold: float | None = None) -> dict:
+    """Fit the temperature on the run's validation split; write and return calibration.json.
+
+    threshold: the unsure threshold to store (default: keep the stored one, else DEFAULT_THRESHOLD).
+    """
+    run = _as_run(run)
+    result = fit_calibration(run, data_root)
+    old = read_json(run.path / CALIBRATION_FILE, {}) or {}
+    if threshold is not None:
+        result["threshold"] = threshold
+    elif "threshold_source" in old:
+        result["threshold_source"] = old["threshold_source"]
     atomic_write_json(run.path / CALIBRATION_FILE, result)
     return result
 
 
+def calibration_for(run: Run | str | Path, data_root=None) -> Calibration:
+    """The run's calibration; fitted (and stored when the folder is writable) on first use.
+
+    Never raises: without Fashion-MNIST, without a validation split or when fitting fails it
+    falls back to T = 1 and the default threshold, and .source says why.
+    """
+    run = _as_run(run)
+    if (run.path / CALIBRATION_FILE).exists():
+        return load_calibration(run)
+    if not is_available(data_root):
+        return Calibration(source="default: T = 1 (no calibration.json and no Fashion-MNIST to fit one)")
+    try:
+        result = fit_calibration(run, data_root)
+    except Exception as exc:  # noqa: BLE001 - no validation split, odd ensemble, data error...
+        return Calibration(source=f"default: T = 1 (could not fit a temperature: {str(exc)[:120]})")
+    try:
+        atomic_write_json(run.path / CALIBRATION_FILE, result)
+    except OSError:  # a read-only run folder: use the fit for this process only
+        pass
+    return Calibration(result["temperature"], result["threshold"], result["source"])
+
+
+def _as_run(run: Run | str | Path) -> Run:
+    return run if isinstance(run, Run) else Run(Path(run))
+
+
 def set_threshold(run: Run | str | Path, threshold: float, source: str) -> None:
     """Store a new unsure threshold next to the fitted temperature."""
-    run = run if isinstance(run, Run) else Run(Path(run))
+    run = _as_run(run)
     d = read_json(run.path / CALIBRATION_FILE, {}) or {}
     atomic_write_json(run.path / CALIBRATION_FILE, {**d, "threshold": round(float(threshold), 4),
                                                     "threshold_source": source})
@@ -110,8 +144,7 @@ def load_calibration(run: Run | str | Path | None) -> Calibration:
     """The run's stored calibration, or T = 1 and the default threshold when it has none."""
     if run is None:
         return Calibration()
-    path = (run.path if isinstance(run, Run) else Path(run)) / CALIBRATION_FILE
-    d = read_json(path)
+    d = read_json(_as_run(run).path / CALIBRATION_FILE)
     if not isinstance(d, dict) or not isinstance(d.get("temperature"), (int, float)):
         return Calibration()
     return Calibration(float(d["temperature"]), float(d.get("threshold", DEFAULT_THRESHOLD)),
@@ -146,6 +179,14 @@ def decide(probs: np.ndarray, cal: Calibration = Calibration()) -> dict:
             "confidence": round(float(p[k]), 6), "unsure": unsure, "torn_between": torn}
 
 
+def describe(answer: dict) -> str:
+    """One line for a decide() answer: 'Coat (93.1%)' or 'Unsure — torn between Coat and Shirt (41.0%)'."""
+    if not answer["unsure"]:
+        return f"{answer['label']} ({answer['confidence']:.1%})"
+    *first, last = answer["torn_between"]
+    return f"Unsure — torn between {', '.join(first)} and {last} ({answer['confidence']:.1%})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """python -m fashion_core.calibration RUN_DIR...: fit and store each run's temperature."""
     args = sys.argv[1:] if argv is None else argv
@@ -163,5 +204,5 @@ if __name__ == "__main__":
     sys.exit(main())
 
 
-__all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "calibrate", "set_threshold",
-           "load_calibration", "calibrated", "decide"]
+__all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
+           "calibration_for", "set_threshold", "load_calibration", "calibrated", "decide", "describe"]

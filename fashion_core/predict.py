@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fashion_core.data import CLASSES
+from fashion_core.calibration import Calibration, decide
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
 
@@ -44,16 +44,16 @@ def probabilities(model: nn.Module, images28: np.ndarray | torch.Tensor) -> np.n
     return logits.float().softmax(1).cpu().numpy()
 
 
-def predict_file(model: nn.Module, path: str | Path) -> dict:
-    """One JSON-ready result per file: label, index, probabilities, or error."""
+def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibration()) -> dict:
+    """One JSON-ready result per file, or {"file", "error"} when it cannot be read.
+
+    {"file", "label", "index", "probabilities" (calibrated), "confidence", "unsure", "torn_between"}
+    """
     try:
         prepared = prepare(load_image(path))
     except ImageError as exc:
         return {"file": str(path), "error": str(exc)}
-    probs = probabilities(model, prepared.image28)[0]
-    k = int(probs.argmax())
-    return {"file": str(path), "label": CLASSES[k], "index": k,
-            "probabilities": [round(float(p), 6) for p in probs]}
+    return {"file": str(path), **decide(probabilities(model, prepared.image28)[0], cal)}
 
 
 __all__ = ["default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

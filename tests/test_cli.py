@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -41,20 +42,34 @@ def test_train_then_evaluate(tmp_path, fake_root):
     assert out.returncode == 0 and json.loads(out.stdout)["test_accuracy"] == result["test_accuracy"]
 
 
-def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run):
+def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root):
     good = tmp_path / "shirt.png"
     img = np.zeros((60, 40, 3), np.uint8)
     img[10:50, 8:32] = 200
     Image.fromarray(img).save(good)
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
-    out = cli("predict", str(good), str(bad), "--model", str(tiny_run.path), "--json")
+    out = cli("predict", str(good), str(bad), "--model", str(tiny_run.path), "--json", env_root=fake_root)
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode != 0  # one file failed
     assert lines[0]["file"] == str(good) and len(lines[0]["probabilities"]) == 10
     assert abs(sum(lines[0]["probabilities"]) - 1) < 1e-3 and lines[0]["label"]
     assert 0 <= lines[0]["index"] <= 9
+    assert isinstance(lines[0]["unsure"], bool) and lines[0]["confidence"] == max(lines[0]["probabilities"])
+    assert lines[0]["torn_between"] == [] if not lines[0]["unsure"] else len(lines[0]["torn_between"]) >= 2
+    assert (tiny_run.path / "calibration.json").exists()  # temperature fitted on first use, then kept
     assert lines[1]["file"] == str(bad) and "not a supported image" in lines[1]["error"]
+
+
+def test_predict_says_unsure_and_between_what(tmp_path, tiny_run, fake_root):
+    photo = tmp_path / "blob.png"
+    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(photo)  # nothing a model can be sure of
+    shutil.copytree(tiny_run.path, tmp_path / "run", ignore=shutil.ignore_patterns("calibration.json"))
+    (tmp_path / "run" / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 1.0}))
+    out = cli("predict", str(photo), "--model", str(tmp_path / "run"), env_root=fake_root)
+    assert out.returncode == 0 and "Unsure — torn between" in out.stdout  # threshold 1: always unsure
+    line = json.loads(cli("predict", str(photo), "--model", str(tmp_path / "run"), "--json").stdout)
+    assert line["unsure"] is True and len(line["torn_between"]) >= 2 and line["label"] == line["torn_between"][0]
 
 
 def test_predict_unknown_model_is_a_clear_error(tmp_path):

@@ -1,0 +1,77 @@
+"""Temperature scaling and "unsure": the fit recovers a known temperature, decide() says when it is
+torn and between what, and a run without data or calibration.json falls back instead of failing."""
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import fashion_core.data as fdata
+from fashion_core.calibration import (Calibration, calibrate, calibrated, calibration_for, decide, describe,
+                                      fit_temperature, load_calibration)
+from fashion_core.data import CLASSES
+
+
+def overconfident_logits(scale: float, n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Labels drawn from softmax(z), logits z * scale: the right temperature is `scale`."""
+    g = torch.Generator().manual_seed(seed)
+    z = torch.randn(n, 10, generator=g) * 2
+    labels = torch.multinomial(z.softmax(1), 1, generator=g).squeeze(1)
+    return z * scale, labels
+
+
+@pytest.mark.parametrize("scale", [0.5, 1.0, 3.0])
+def test_fit_temperature_recovers_the_scale_the_logits_were_blown_up_by(scale):
+    logits, labels = overconfident_logits(scale)
+    t = fit_temperature(logits, labels)
+    assert abs(t - scale) / scale < 0.12, t
+    nll = lambda s: torch.nn.functional.cross_entropy(logits / s, labels).item()  # noqa: E731
+    assert nll(t) <= min(nll(1.0), nll(t * 1.2), nll(t / 1.2)) + 1e-6
+
+
+def test_calibrated_probabilities_soften_with_temperature():
+    p = np.array([0.9] + [0.1 / 9] * 9)
+    np.testing.assert_allclose(calibrated(p, 1.0), p, atol=1e-9)
+    soft = calibrated(p, 3.0)
+    assert soft.argmax() == 0 and 0.1 < soft[0] < 0.9 and abs(soft.sum() - 1) < 1e-9
+
+
+def test_decide_is_sure_on_a_peak_and_torn_on_a_tie():
+    peak = np.full(10, 0.01)
+    peak[1] = 0.91
+    sure = decide(peak, Calibration(temperature=1.0, threshold=0.55))
+    assert sure["label"] == "Trouser" and not sure["unsure"] and sure["torn_between"] == []
+    assert describe(sure) == "Trouser (91.0%)"
+
+    tie = np.full(10, 0.02)
+    tie[4], tie[6] = 0.45, 0.39  # Coat vs Shirt
+    torn = decide(tie, Calibration(temperature=1.0, threshold=0.55))
+    assert torn["unsure"] and torn["label"] == "Coat" and torn["torn_between"][:2] == ["Coat", "Shirt"]
+    assert describe(torn).startswith("Unsure — torn between Coat") and "Shirt" in describe(torn)
+    # a hotter temperature makes the same peak unsure
+    assert decide(peak, Calibration(temperature=4.0, threshold=0.55))["unsure"]
+
+
+def test_calibrate_fits_on_the_runs_validation_split_and_stores_it(tiny_run, fake_root, tmp_path):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir, ignore=shutil.ignore_patterns("calibration.json"))
+    result = calibrate(run_dir, fake_root)
+    assert result["temperature"] > 0 and result["val_nll_after"] <= result["val_nll_before"] + 1e-4
+    assert "120 validation images" in result["source"]  # 20% of the 600 fake training images
+    cal = load_calibration(run_dir)
+    assert cal.temperature == result["temperature"] and cal.threshold == result["threshold"]
+
+
+def test_calibration_for_falls_back_without_data_and_fits_lazily_with_it(tiny_run, fake_root, tmp_path,
+                                                                          monkeypatch):
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir, ignore=shutil.ignore_patterns("calibration.json"))
+    monkeypatch.setattr(fdata, "CACHE_DIR", tmp_path / "cache")
+    cal = calibration_for(run_dir, tmp_path / "no-data")
+    assert cal.temperature == 1.0 and "default" in cal.source and not (run_dir / "calibration.json").exists()
+    cal = calibration_for(run_dir, fake_root)
+    assert (run_dir / "calibration.json").exists() and "fitted" in cal.source
+    flat = decide(np.full(10, 0.1), cal)
+    assert flat["unsure"] and len(flat["torn_between"]) >= 2 and set(flat["torn_between"]) <= set(CLASSES)
