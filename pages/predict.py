@@ -7,6 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import explain
+from fashion_core.calibration import calibration_for, decide, describe
 from fashion_core.data import CLASSES
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.predict import probabilities
@@ -34,6 +35,18 @@ except ValueError as exc:  # not a plain weights file, or weights that do not fi
 @st.cache_data(max_entries=256, show_spinner=False)
 def _attribution(run_path: str, images: np.ndarray, target: int, method: str, layer: str | None):
     return explain.attribute(common.model_for(Run(Path(run_path))), images, target, method, layer)
+
+
+@st.cache_resource(max_entries=16, show_spinner="Calibrating confidence on the validation split…")
+def _calibration(run_path: str, stamp: float):
+    return calibration_for(Run(Path(run_path)))
+
+
+def answer_for(r: Run, image28: np.ndarray) -> dict:
+    """decide() on the run's temperature-scaled probabilities (fitted once per checkpoint)."""
+    ck = r.checkpoint()
+    cal = _calibration(str(r.path), ck.stat().st_mtime if ck.exists() else 0.0)
+    return {**decide(probabilities(common.model_for(r), image28)[0], cal), "cal": cal}
 
 
 def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
@@ -90,9 +103,14 @@ if mode == "Explain one image":
         st.stop()
     st.markdown("**Preprocessing** — what the model sees, step by step")
     st.image([s for _, s in steps], caption=[n for n, _ in steps], width=110)
-    probs = probabilities(model, image28)[0]
-    pred = int(probs.argmax())
-    st.success(f"**{CLASSES[pred]}** ({probs[pred]:.1%}) — {run.name}")
+    answer = answer_for(run, image28)
+    probs, pred, cal = np.array(answer["probabilities"]), answer["index"], answer["cal"]
+    if answer["unsure"]:
+        st.warning(f"**{describe(answer)}** — {run.name}")
+    else:
+        st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
+    st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
+               f"under {cal.threshold:.0%} the answer is 'unsure'.")
     k = st.slider("Top k", 1, 10, 5, key="pr.k")
     others = st.multiselect("Compare with", [n for n in by_name if n != run.name], key="pr.others",
                             default=[n for n in by_name if n != run.name][:2], format_func=lambda n: common.run_label(by_name[n]))
@@ -100,7 +118,8 @@ if mode == "Explain one image":
     cols[0].plotly_chart(bars(probs, k, run.name), width="stretch", key="pr.bars.main")
     for col, name in zip(cols[1:], others):
         try:
-            col.plotly_chart(bars(probabilities(common.model_for(by_name[name]), image28)[0], k, name),
+            other = answer_for(by_name[name], image28)
+            col.plotly_chart(bars(np.array(other["probabilities"]), k, f"{name}: {describe(other)}"),
                              width="stretch", key=f"pr.bars.{name}")
         except ValueError as exc:
             col.error(f"{name}: {exc}")

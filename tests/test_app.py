@@ -84,7 +84,8 @@ def test_compare_and_predict_work_from_shipped_checkpoints_without_data(empty, t
     assert not at.exception and not at.error
     assert "shipped" in at.multiselect(key="cmp.runs").format_func(tiny_run.name)
     at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
-    assert not at.exception and at.success
+    assert not at.exception and answers(at)
+    assert "calibrated confidence" in text_of(at).lower()  # T = 1 without data: no crash, says so
     assert "Test image" not in at.radio(key="pr.source").options  # no test set without the data
 
 
@@ -188,6 +189,11 @@ def trouser(mode: str = "RGB") -> Image.Image:
     return Image.fromarray(arr).convert(mode)
 
 
+def answers(at: AppTest) -> list[str]:
+    """The prediction lines: a confident label (success) or 'Unsure — torn between ...' (warning)."""
+    return [e.value for e in at.success] + [e.value for e in at.warning if "Unsure" in e.value]
+
+
 def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppTest:
     at.file_uploader(key="pr.upload").upload(name, data, mime)
     return at.run()
@@ -196,7 +202,7 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppT
 def test_predict_classifies_a_generated_png(ready):
     at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
     assert not at.exception
-    assert len(at.success) == 1 and any(c in at.success[0].value for c in CLASSES)
+    assert len(answers(at)) == 1 and any(c in answers(at)[0] for c in CLASSES)
     assert "Saliency" in text_of(at) and "ms" in text_of(at)  # attributions with their runtimes
     captions = [c for img in at.get("image") for c in img.captions]
     assert "heat map" in captions and "overlay" in captions  # attributions drawn beside the input
@@ -237,14 +243,14 @@ def test_bad_or_odd_images_never_show_a_traceback(ready, name):
     at = upload(start("pages/predict.py"), name, data)
     assert not at.exception, at.exception
     if outcome == "error":
-        assert at.error and "Cannot use this file" in at.error[0].value and not at.success
+        assert at.error and "Cannot use this file" in at.error[0].value and not answers(at)
     else:
-        assert at.success and not at.error, [e.value for e in at.error]
+        assert answers(at) and not at.error, [e.value for e in at.error]
 
 
 def test_exif_rotation_is_applied_before_preprocessing(ready):
     at = upload(start("pages/predict.py"), "rotated.jpg", exif_rotated())
-    assert not at.exception and at.success
+    assert not at.exception and answers(at)
     from fashion_core.photo import load_image
     assert load_image(exif_rotated()).size == (90, 120)  # upright, as the camera meant it
 
@@ -271,3 +277,14 @@ def test_explain_a_class_mode(ready):
     at.selectbox(key="pr.class").set_value("Bag").run()
     assert not at.exception and not at.error
     assert "Integrated Gradients" in text_of(at)
+
+
+def test_predict_page_says_unsure_and_between_what(ready, tmp_path, monkeypatch):
+    run = tmp_path / "runs" / "doubtful"
+    shutil.copytree(ready.path, run)
+    (run / "calibration.json").write_text('{"temperature": 1.0, "threshold": 1.0, "source": "test"}')
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(run.parent))
+    at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
+    assert not at.exception and not at.success  # threshold 1: never a confident label
+    assert "Unsure — torn between" in answers(at)[0] and " and " in answers(at)[0]
+    assert "T = 1.00" in text_of(at)
