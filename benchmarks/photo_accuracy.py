@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
             calibrate(run)
         model = load_model(run)
         for pipe, images in (("naive", base), ("ours", ours)):
-            probs = probabilities(model, images)
+            probs = probabilities(model, images, run.config.tta_flip)
             if args.fit_threshold and pipe == "ours":
                 cal = load_calibration(run)
                 conf = np.array([decide(p, cal)["confidence"] for p in probs])

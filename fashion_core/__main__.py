@@ -96,7 +96,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     cal = calibration_for(run)
     failures = 0
     for path in args.images:
-        result = predict_file(model, path, cal)
+        result = predict_file(model, path, cal, run.config.tta_flip)
         failures += "error" in result
         if args.json:
             print(json.dumps(result))

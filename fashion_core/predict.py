@@ -10,6 +10,7 @@ import torch.nn as nn
 from fashion_core.calibration import Calibration, decide
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
+from fashion_core.train import infer
 
 
 def default_run() -> Run:
@@ -33,18 +34,16 @@ def resolve_run(name_or_dir: str | None) -> Run:
     raise ValueError(f"model: {name_or_dir!r} is neither a run directory nor a shipped model")
 
 
-@torch.no_grad()
-def probabilities(model: nn.Module, images28: np.ndarray | torch.Tensor) -> np.ndarray:
-    """(N, 28, 28) or (28, 28) uint8 -> (N, 10) softmax probabilities."""
+def probabilities(model: nn.Module, images28: np.ndarray | torch.Tensor, tta_flip: bool = False) -> np.ndarray:
+    """(N, 28, 28) or (28, 28) uint8 -> (N, 10) softmax probabilities.
+
+    tta_flip: average with the mirrored image, as the run's own evaluation and calibration did.
+    """
     x = torch.as_tensor(np.asarray(images28, dtype=np.uint8))
-    if x.ndim == 2:
-        x = x[None]
-    device = next(model.parameters()).device
-    logits = model(x.to(device).float().div(255).unsqueeze(1))
-    return logits.float().softmax(1).cpu().numpy()
+    return infer(model, x[None] if x.ndim == 2 else x, tta_flip=tta_flip).softmax(1).cpu().numpy()
 
 
-def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibration()) -> dict:
+def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibration(), tta_flip: bool = False) -> dict:
     """One JSON-ready result per file, or {"file", "error"} when it cannot be read.
 
     {"file", "label", "index", "probabilities" (calibrated), "confidence", "unsure", "torn_between"}
@@ -53,7 +52,7 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
         prepared = prepare(load_image(path))
     except ImageError as exc:
         return {"file": str(path), "error": str(exc)}
-    return {"file": str(path), **decide(probabilities(model, prepared.image28)[0], cal)}
+    return {"file": str(path), **decide(probabilities(model, prepared.image28, tta_flip)[0], cal)}
 
 
 __all__ = ["default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

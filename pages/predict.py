@@ -46,7 +46,7 @@ def answer_for(r: Run, image28: np.ndarray) -> dict:
     """decide() on the run's temperature-scaled probabilities (fitted once per checkpoint)."""
     ck = r.checkpoint()
     cal = _calibration(str(r.path), ck.stat().st_mtime if ck.exists() else 0.0)
-    return {**decide(probabilities(common.model_for(r), image28)[0], cal), "cal": cal}
+    return {**decide(probabilities(common.model_for(r), image28, r.config.tta_flip)[0], cal), "cal": cal}
 
 
 def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
