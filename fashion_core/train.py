@@ -90,6 +90,9 @@ def train(config: TrainConfig, run_dir: str | Path, on_progress: Progress | None
         run.set_status("evaluating")
         report({"phase": "test"})
         result = write_eval(run, data_root, device)
+        if config.val_split != "none":  # the temperature behind "unsure", fitted on validation only
+            from fashion_core.calibration import calibrate  # noqa: PLC0415 (it imports this module)
+            calibrate(run, data_root)
         run.set_status("done", test_accuracy=result["test_accuracy"])
         report({"phase": "done", "test_accuracy": result["test_accuracy"]})
     except Cancelled:

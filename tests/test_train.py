@@ -19,7 +19,10 @@ from fashion_core.data import load_split
 
 def test_short_run_learns_and_writes_everything(tiny_run, fake_root):
     files = {p.name for p in tiny_run.path.iterdir()}
-    assert {"config.json", "metrics.jsonl", "best.pt", "last.pt", "eval.json", "status.json"} <= files
+    assert {"config.json", "metrics.jsonl", "best.pt", "last.pt", "eval.json", "status.json",
+            "calibration.json"} <= files
+    cal = json.loads((tiny_run.path / "calibration.json").read_text())  # the temperature behind "unsure"
+    assert 0.05 <= cal["temperature"] <= 20 and cal["val_nll_after"] <= cal["val_nll_before"] + 1e-6
     assert tiny_run.status["state"] == "done"
     ev = tiny_run.eval
     assert ev["test_accuracy"] >= 60  # the fake classes are easy: far above 10% chance
