@@ -5,12 +5,18 @@ import runpy
 from pathlib import Path
 
 import streamlit as st
+import torch
 import torch.nn as nn
 
 from fashion_core import data as fdata
 from fashion_core.runs import Run, list_runs, load_model
 
 ROUTER = Path(__file__).resolve().parent.parent / "streamlit_app.py"
+
+# The app only runs one-image work (training runs in processes of its own), and on a busy CPU a
+# second intra-op thread just waits for a core: beside a training job a one-image forward pass took
+# ~200 ms with torch's default 2 threads and ~1 ms with 1 (benchmarks/app_speed.py).
+APP_TORCH_THREADS = 1
 
 
 @st.cache_resource(show_spinner="Loading Fashion-MNIST…", max_entries=4)
@@ -151,7 +157,8 @@ def augment_inputs(prefix: str, columns: int = 2):
 
 
 def require_router() -> None:
-    """Run this page through streamlit_app.py when Streamlit ran the page file on its own.
+    """Run this page through streamlit_app.py when Streamlit ran the page file on its own; then set
+    the app process's torch threads (after the router has described the device for training).
 
     On a fresh server, a first visit straight to /train runs pages/train.py as a legacy multipage
     app (no router, no shared sidebar) until st.navigation has been called once. Running the
@@ -161,3 +168,4 @@ def require_router() -> None:
     if PagesManager.uses_pages_directory:
         runpy.run_path(str(ROUTER), run_name="__main__")  # st.navigation resets the flag
         st.stop()
+    torch.set_num_threads(APP_TORCH_THREADS)
