@@ -8,6 +8,7 @@ import zipfile
 import numpy as np
 import pandas as pd
 
+from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES
 from fashion_core.models import list_models, model_info
 from fashion_core.runs import Run, read_json
@@ -20,11 +21,21 @@ def usable(runs: list[Run]) -> list[Run]:
     return [r for r in runs if r.eval and read_json(r.path / "config.json")]
 
 
+def config_dict(run: Run) -> dict:
+    """The run's config with every field present: fields added since the run was saved get their
+    defaults (which leave old behaviour unchanged), so they do not show up as differences."""
+    raw = read_json(run.path / "config.json", {})
+    try:
+        return TrainConfig.from_dict(raw).to_dict()
+    except (ValueError, TypeError):  # written by another version: show it as saved
+        return raw
+
+
 def hyperparameters(runs: list[Run], differences_only: bool = False) -> pd.DataFrame:
     """One column per run, one row per config field (augmentation fields flattened as augment.*)."""
     cols = {}
     for run in runs:
-        d = read_json(run.path / "config.json", {})
+        d = config_dict(run)
         flat = {k: v for k, v in d.items() if k != "augment"}
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
         cols[run.name] = {k: str(v) for k, v in flat.items()}
@@ -35,20 +46,23 @@ def hyperparameters(runs: list[Run], differences_only: bool = False) -> pd.DataF
 
 
 def results(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: measured results and, where the registry has them, the report's numbers."""
+    """One row per run: measured results with the report's numbers right beside them."""
     rows = []
     for run in runs:
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
         info = model_info(model) if model in list_models() else None
         rows.append({"run": run.name, "model": model, "loss": cfg.get("loss"),
-                     **{k: ev.get(k) for k in RESULT_FIELDS},
-                     "report": info.report if info else None,
+                     "test_accuracy": ev.get("test_accuracy"),
                      "reported_accuracy": info.reported_accuracy if info else None,
-                     "reported_params": info.reported_params if info else None})
+                     "params": ev.get("params"),
+                     "reported_params": info.reported_params if info else None,
+                     "report": info.report if info else None,
+                     **{k: ev.get(k) for k in RESULT_FIELDS if k not in ("test_accuracy", "params")}})
     df = pd.DataFrame(rows)
     if len(df):
-        df["accuracy_gap"] = df["test_accuracy"] - df["reported_accuracy"].astype(float)
+        gap = df["test_accuracy"] - df["reported_accuracy"].astype(float)
+        df.insert(df.columns.get_loc("reported_accuracy") + 1, "accuracy_gap", gap)
     return df
 
 
@@ -60,7 +74,7 @@ def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
     """
     groups: dict[str, list[tuple[str, str, float]]] = {}
     for run in runs:
-        cfg = read_json(run.path / "config.json", {})
+        cfg = config_dict(run)
         if not run.eval or not cfg:
             continue
         rest = {k: v for k, v in cfg.items() if k not in ("model", "model_kwargs", "loss", "note",

@@ -40,9 +40,10 @@ if rows:
                 if f"{split}_{metric}" in g:
                     fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=f"{name} {split}",
                                     line=dict(color=colour, dash=dash))
-        fig.update_layout(height=340, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
-                          margin=dict(t=40, b=10), legend=dict(font=dict(size=10)))
+        fig.update_layout(height=400, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
+                          margin=dict(t=40, b=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
         col.plotly_chart(fig, width="stretch")
+    st.caption("Solid lines: training set (running average over the epoch); dashed: validation set.")
 else:
     st.caption("These runs have no per-epoch metrics.")
 
@@ -51,7 +52,11 @@ results = compare.results(chosen)
 st.dataframe(results, hide_index=True, width="stretch",
              column_config={"test_accuracy": st.column_config.NumberColumn("test acc %", format="%.2f"),
                             "reported_accuracy": st.column_config.NumberColumn("report's acc %", format="%.2f"),
-                            "accuracy_gap": st.column_config.NumberColumn("measured − report", format="%+.2f")})
+                            "accuracy_gap": st.column_config.NumberColumn("measured − report", format="%+.2f"),
+                            "params": st.column_config.NumberColumn("params", format="localized"),
+                            "reported_params": st.column_config.NumberColumn("report's params", format="localized"),
+                            "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
+                            "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f")})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff")
 hp = compare.hyperparameters(chosen, diff_only)
 st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
@@ -68,13 +73,16 @@ for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
         # square scatter markers, not a heatmap: Plotly heatmaps report no selection to Streamlit
         fig = go.Figure(go.Scatter(
             x=p.ravel(), y=t.ravel(), mode="markers+text",
-            marker=dict(symbol="square", size=38, color=cm.ravel(), colorscale="Blues", showscale=True),
-            text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()], textfont=dict(size=10),
-            hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+            marker=dict(symbol="square", size=44, color=cm.ravel(), colorscale="Blues", showscale=True),
+            text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()],
+            textfont=dict(size=12, color=["white" if v > cm.max() / 2 else "#333" for v in cm.ravel()]),
+            customdata=[[CLASSES[i], CLASSES[j]] for i, j in zip(t.ravel(), p.ravel())],
+            hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text}<extra></extra>"))
         axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False)
-        fig.update_layout(height=560, width=640, xaxis={**axis, "title": "predicted"},
+        fig.update_layout(height=620, width=700, xaxis={**axis, "title": "predicted"},
                           yaxis={**axis, "title": "true", "autorange": "reversed"}, margin=dict(t=10))
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{run.name}")
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{run.name}",
+                                width="content")  # the layout's size keeps the cells square
         points = event.selection.points if event else []
         if points:
             true, pred = int(points[0]["y"]), int(points[0]["x"])
@@ -108,7 +116,10 @@ if grid is None:
     st.caption("Needs runs that differ only in model and loss (train them with the same recipe and another "
                "model or loss); none of the current runs form such a grid.")
 else:
-    st.dataframe(grid.style.format("{:.2f}").highlight_max(axis=None), width="stretch")
+    st.dataframe(grid.style.format("{:.2f}", na_rep="—").highlight_max(axis=None, props="font-weight: bold;"),
+                 width="content")
+    st.caption("Test accuracy %; rows are architectures, columns losses, best in bold. Uses every evaluated "
+               "run (not only the picked ones) whose other settings are identical.")
 
 st.subheader("Download a run")
 name = st.selectbox("Run", picked, key="cmp.zip_run")
