@@ -87,17 +87,11 @@ def png_data_uri(image_u8: np.ndarray, scale: int = 3) -> str:
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
 
 
-def tile(images: np.ndarray, cols: int, gap: int = 2, fill: int = 128) -> np.ndarray:
-    """(N, H, W) -> one uint8 mosaic with `cols` columns (for mean/std strips and galleries)."""
-    images = np.asarray(images)
-    n, h, w = images.shape
-    rows = -(-n // cols)
-    out = np.full((rows * (h + gap) - gap, cols * (w + gap) - gap), fill, np.uint8)
-    for i, img in enumerate(images):
-        r, c = divmod(i, cols)
-        out[r * (h + gap): r * (h + gap) + h, c * (w + gap): c * (w + gap) + w] = np.clip(img, 0, 255)
-    return out
+def upscale(image: np.ndarray, k: int = 4) -> np.ndarray:
+    """Nearest-neighbour k-times upscaling to uint8, so a 28x28 image stays crisp in the browser."""
+    img = np.clip(np.asarray(image), 0, 255).astype(np.uint8)
+    return img.repeat(k, axis=0).repeat(k, axis=1)
 
 
 __all__ = ["CLASSES", "EMBEDDINGS", "gallery_page", "class_balance", "mean_std_images",
-           "intensity_histograms", "sample", "embed", "png_data_uri", "tile"]
+           "intensity_histograms", "sample", "embed", "png_data_uri", "upscale"]

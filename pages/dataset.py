@@ -46,7 +46,7 @@ with gallery:
     chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes")
     per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page")
     _, pages = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], 0, per_page)
-    page = c3.number_input(f"Page (of {pages})", 1, pages, key="ds.page") - 1
+    page = c3.number_input(f"Page (of {pages:,})", 1, pages, key="ds.page") - 1
     idx, _ = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], page, per_page)
     st.image([data.images[i].numpy() for i in idx], width=84,
              caption=[f"#{i} {CLASSES[data.labels[i]]}" for i in idx])
@@ -63,9 +63,10 @@ with balance:
     st.caption(" · ".join(f"{k}: {sum(v):,} images" for k, v in counts.items()))
 
 with means:
-    st.caption("Mean image per class (top) and standard deviation per pixel (bottom, scaled to the maximum).")
-    st.image(ds.tile(mean, 10), width="stretch", clamp=True)
-    st.image(ds.tile(std / std.max() * 255, 10), width="stretch", clamp=True)
+    st.markdown(f"**Mean image per class** ({which} split)")
+    st.image([ds.upscale(m) for m in mean], caption=CLASSES, width=84)
+    st.markdown("**Standard deviation per pixel** (white = the class varies most there; scaled to the maximum)")
+    st.image([ds.upscale(s / std.max() * 255) for s in std], caption=CLASSES, width=84)
 
 with hists:
     st.caption("Share of non-black pixels per intensity bin (0 = background is left out).")
@@ -90,6 +91,9 @@ with embedding:
         components.html(embedding_html(xy, d.labels[idx].numpy(), d.images[idx].numpy(), idx), height=640)
 
 with augment:
+    if "ds.aug_preset" not in st.session_state:  # open on a preset that does something visible
+        st.session_state["ds.aug_preset"] = "flagship" if "flagship" in PRESETS else next(iter(PRESETS))
+        common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug")
     c1, c2, c3 = st.columns([2, 1, 1])
     preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset",
                           on_change=lambda: common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug"))
@@ -97,12 +101,13 @@ with augment:
     if c3.button("New draw", icon=":material/casino:"):
         st.session_state["ds.aug_seed"] += 1
     seed = c2.number_input("Seed", 0, 1_000_000, key="ds.aug_seed")
+    preview = st.container()  # above the controls, so every change shows without scrolling
     cfg = common.augment_inputs("aug", columns=3)
     try:
         cfg.validate()
     except ValueError as exc:
-        st.error(str(exc))
+        preview.error(str(exc))
     else:
         pick = ds.sample(train.labels, 12, seed=1)  # the same 12 images for every draw
         grid = preview_grid(train.images[pick], cfg, int(seed), train.labels[pick])
-        st.image(np.kron(grid.numpy(), np.ones((4, 4), np.uint8)), caption="top: original · bottom: augmented")
+        preview.image(ds.upscale(grid.numpy()), caption="top: original · bottom: augmented")

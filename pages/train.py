@@ -123,8 +123,9 @@ def job_list() -> None:
                 st.error(state.get("error", "failed"))
             if s in ("running", "starting") and p.get("total_steps"):
                 frac = min(p.get("step", 0) / p["total_steps"], 1.0)
+                eta = f" · ETA {p['eta_s']:.0f} s" if "eta_s" in p else ""  # epoch-end reports carry none
                 st.progress(frac, f"epoch {p.get('epoch', '?')}/{p.get('epochs', '?')} · step {p.get('step')}/"
-                                  f"{p['total_steps']} · ETA {p.get('eta_s', 0):.0f} s · {p.get('images_per_s', 0):.0f} images/s")
+                                  f"{p['total_steps']}{eta} · {p.get('images_per_s', 0):,.0f} images/s")
             elif s in ("running", "starting"):
                 st.progress(0.0, p.get("phase", "starting…"))
             if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
@@ -145,6 +146,8 @@ else:
         st.success(f"Queued job {job.id}.")
 
 st.subheader("Jobs")
-st.number_input("Jobs that may run at once", 1, 16, value=jobs.concurrency(), key="train.concurrency",
-                on_change=lambda: jobs.set_concurrency(st.session_state["train.concurrency"]))
+st.columns(4)[0].number_input(
+    "Jobs that may run at once", 1, 16, value=jobs.concurrency(), key="train.concurrency",
+    help="Jobs share the CPU or GPU: more at once rarely finishes the queue sooner.",
+    on_change=lambda: jobs.set_concurrency(st.session_state["train.concurrency"]))
 job_list()

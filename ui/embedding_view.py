@@ -6,6 +6,7 @@ in an iframe and a few lines of JavaScript put the hovered point's PNG beside th
 from __future__ import annotations
 
 import numpy as np
+import plotly.express as px
 import plotly.graph_objects as go
 
 from fashion_core.data import CLASSES
@@ -25,17 +26,22 @@ plot.on('plotly_hover', function (ev) {
 
 def embedding_html(xy: np.ndarray, labels: np.ndarray, images: np.ndarray, index: np.ndarray) -> str:
     """HTML for a scatter of xy (N, 2) coloured by class; hovering shows images[i] (28x28 uint8)."""
-    fig = go.Figure()
+    # a standalone page gets no colours from Streamlit's theme (its default template has none)
+    fig = go.Figure(layout=dict(template="plotly_white"))
     for c, name in enumerate(CLASSES):
         m = labels == c
         fig.add_trace(go.Scattergl(
-            x=xy[m, 0], y=xy[m, 1], mode="markers", name=name, marker=dict(size=5, opacity=0.8),
+            x=xy[m, 0], y=xy[m, 1], mode="markers", name=name,
+            marker=dict(size=5, opacity=0.8, color=px.colors.qualitative.T10[c]),
             customdata=[[int(i), png_data_uri(img)] for i, img in zip(index[m], images[m])],
             hovertemplate="#%{customdata[0]}<extra>%{fullData.name}</extra>"))
     fig.update_layout(height=600, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"),
-                      xaxis=dict(showticklabels=False), yaxis=dict(showticklabels=False))
+                      xaxis=dict(showticklabels=False, zeroline=False),
+                      yaxis=dict(showticklabels=False, zeroline=False))
     plot = fig.to_html(full_html=False, include_plotlyjs=True, post_script=_HOVER_JS,
-                       config={"displaylogo": False}, default_height=600)
-    return ('<div style="display:flex;gap:12px;font-family:sans-serif;font-size:13px">'
-            f'<div style="flex:1">{plot}</div>'
-            '<div id="hover-preview" style="width:130px;padding-top:20px">hover a point</div></div>')
+                       config={"displaylogo": False, "responsive": True}, default_height=600)
+    # a grid, not flex: the plot's column may shrink, so the preview column always stays in view
+    return ('<div style="display:grid;grid-template-columns:minmax(0,1fr) 130px;gap:12px;'
+            'font-family:sans-serif;font-size:13px">'
+            f'<div>{plot}</div>'
+            '<div id="hover-preview" style="padding-top:20px">hover a point</div></div>')
