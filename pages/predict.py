@@ -37,6 +37,12 @@ def _attribution(run_path: str, images: np.ndarray, target: int, method: str, la
     return explain.attribute(common.model_for(Run(Path(run_path))), images, target, method, layer)
 
 
+@st.cache_data(max_entries=32, show_spinner="Finding the garment…")
+def _prepared(data: bytes):
+    """Decode and segment once per uploaded file, not on every widget change (ImageError is not cached)."""
+    return prepare(load_image(data))
+
+
 @st.cache_resource(max_entries=16, show_spinner="Calibrating confidence on the validation split…")
 def _calibration(run_path: str, stamp: float):
     return calibration_for(Run(Path(run_path)))
@@ -91,7 +97,7 @@ if mode == "Explain one image":
              if source == "Upload a photo" else st.camera_input("Take a photo", key="pr.camera"))
         if f is not None:
             try:
-                prepared = prepare(load_image(f.getvalue()))
+                prepared = _prepared(f.getvalue())
             except ImageError as exc:
                 st.error(f"Cannot use this file: {exc}")
             except Exception as exc:  # noqa: BLE001 - never a traceback on the page
