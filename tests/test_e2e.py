@@ -110,3 +110,25 @@ def test_train_job_runs_to_done(app):
     page.locator("summary", has_text="done").first.wait_for(timeout=180_000)
     no_exception(page)
     shot(page, "train-done")
+
+
+def test_embedding_map_hover_shows_the_image(app):
+    page, url = app
+    open_page(page, url, "Dataset")
+    page.get_by_role("tab", name="Embedding map").click()
+    page.get_by_role("button", name="Compute the map").click()
+    wait_idle(page, 120_000)
+    frame = page.frame_locator("iframe").first
+    frame.locator(".js-plotly-plot .main-svg").first.wait_for(state="attached", timeout=60_000)
+    assert "hover a point" in frame.locator("#hover-preview").inner_text()
+    # move the real mouse onto the first point of the first class
+    x, y = frame.locator("body").evaluate(
+        "b => { const p = document.querySelector('.js-plotly-plot'), L = p._fullLayout, d = p._fullData[0];"
+        " return [L._size.l + L.xaxis.l2p(d.x[0]), L._size.t + L.yaxis.l2p(d.y[0])]; }")
+    box = page.locator("iframe").first.bounding_box()
+    page.mouse.move(box["x"] + x + 30, box["y"] + y + 30)
+    page.mouse.move(box["x"] + x, box["y"] + y, steps=5)
+    frame.locator("#hover-preview img").wait_for(timeout=10_000)
+    assert frame.locator("#hover-preview img").get_attribute("src").startswith("data:image/png")
+    no_exception(page)
+    shot(page, "dataset-embedding-hover")

@@ -14,8 +14,9 @@ from fashion_core.dataset_stats import png_data_uri
 
 _HOVER_JS = """
 var plot = document.getElementById('{plot_id}');
-var box = document.getElementById('hover-preview');
 plot.on('plotly_hover', function (ev) {
+  // looked up here, not above: this script runs before the parser reaches the preview element
+  var box = document.getElementById('hover-preview');
   var p = ev.points[0];
   box.innerHTML = '<img src="' + p.customdata[1] + '" width="112" height="112" ' +
     'style="image-rendering: pixelated; border: 1px solid #888">' +
