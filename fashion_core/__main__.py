@@ -1,4 +1,4 @@
-"""Command line: python -m fashion_core list-models | train | evaluate | predict."""
+"""Command line: python -m fashion_core list-models | train | evaluate | predict | ensemble."""
 from __future__ import annotations
 
 import argparse
@@ -107,6 +107,25 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_ensemble(args: argparse.Namespace) -> int:
+    from fashion_core.ensemble import create_ensemble
+
+    weights = None
+    if args.weights:
+        try:
+            weights = [float(w) for w in args.weights.split(",")]
+        except ValueError:
+            raise ValueError(f"weights: {args.weights!r} is not a comma-separated list of numbers") from None
+    for m in args.members:
+        if not (Path(m) / "config.json").exists():
+            raise ValueError(f"{m} is not a run directory")
+    run = create_ensemble(Path(args.out), [Path(m) for m in args.members], weights)
+    spec = json.loads((run.path / "ensemble.json").read_text())
+    print(json.dumps({"run": str(run.path), "weights": spec["weights"],
+                      "test_accuracy": run.eval["test_accuracy"]}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from fashion_core.config import RECIPES
 
@@ -143,6 +162,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="run directory or shipped model name (default: best shipped)")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(fn=_cmd_predict)
+
+    p = sub.add_parser("ensemble", help="soft-vote runs into a new run (weights given or fitted on validation)")
+    p.add_argument("out", help="the ensemble's run directory")
+    p.add_argument("members", nargs="+", help="run directories")
+    p.add_argument("--weights", help="comma-separated, one per member (default: fitted on the validation "
+                                     "images all members held out)")
+    p.set_defaults(fn=_cmd_ensemble)
 
     args = parser.parse_args(argv)
     try:

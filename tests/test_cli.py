@@ -75,3 +75,13 @@ def test_predict_says_unsure_and_between_what(tmp_path, tiny_run, fake_root):
 def test_predict_unknown_model_is_a_clear_error(tmp_path):
     out = cli("predict", "x.png", "--model", str(tmp_path / "nothing"))
     assert out.returncode == 2 and "model:" in out.stderr
+
+
+def test_ensemble_of_runs_with_given_and_bad_weights(tmp_path, tiny_run, fake_root):
+    out = cli("ensemble", str(tmp_path / "ens"), str(tiny_run.path), str(tiny_run.path), "--weights", "0.5,0.5",
+              env_root=fake_root)
+    assert out.returncode == 0, out.stderr
+    res = json.loads(out.stdout)
+    assert res["weights"] == [0.5, 0.5] and res["test_accuracy"] == tiny_run.eval["test_accuracy"]
+    bad = cli("ensemble", str(tmp_path / "bad"), str(tiny_run.path), "--weights", "a,b", env_root=fake_root)
+    assert bad.returncode == 2 and "weights" in bad.stderr and not (tmp_path / "bad").exists()
