@@ -4,9 +4,11 @@
 
 PHOTO_DIR holds one folder per garment type (../shared/data/README.md). Prints, per folder, the
 top-1 accuracy on mapped folders and the unsure rate everywhere, for each (pipeline, model) pair,
-on the held-out half of the photos and on all of them. Photos are split into halves by a hash
-of the file name; --fit-threshold picks each model's unsure threshold on the calibration half
-only and stores it in the run's calibration.json, so held-out numbers never saw their photos.
+on the held-out half of the photos and on the other shares. Photos are split into shares by a hash
+of the file name (fashion_core.photo_set): held-out (half), calib and train (a quarter each).
+--fit-threshold picks each model's unsure threshold on the calib share only and stores it in
+the run's calibration.json; fine-tuned runs learn from the train share only; so held-out numbers
+never saw their photos.
 """
 from __future__ import annotations
 
@@ -23,25 +25,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fashion_core.calibration import calibrate, decide, load_calibration, set_threshold  # noqa: E402
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
+from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
 from fashion_core.predict import probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
-# folder -> the Fashion-MNIST class indices that count as correct (../shared/data/README.md)
-MAPPING = {"t-shirt": {0}, "pants": {1}, "longsleeve": {2}, "dress": {3}, "outwear": {4}, "shirt": {6},
-           "shoes": {5, 7, 9}}
-UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: the app should be unsure
-EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 MAX_MAPPED_UNSURE = 0.12  # threshold rule: most unmapped caught while at most this many mapped unsure
-
-
-def half(path: Path) -> str:
-    """'calib' or 'held-out', fixed by a hash of the file name (not of its content or folder)."""
-    return "calib" if hashlib.sha1(path.name.encode()).digest()[0] % 2 == 0 else "held-out"
-
-
-def collect(photo_dir: Path) -> list[tuple[str, Path]]:
-    folders = [d for d in sorted(photo_dir.iterdir()) if d.is_dir() and d.name in {*MAPPING, *UNMAPPED}]
-    return [(d.name, f) for d in folders for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
 
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
@@ -114,8 +102,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("photo_dir", type=Path)
     ap.add_argument("--model", default=str(CHECKPOINT_DIR / "photo_flagship"), help="photo-robust run")
     ap.add_argument("--plain", default=str(CHECKPOINT_DIR / "flagship"), help="plain run, same recipe")
+    ap.add_argument("--tuned", default=str(CHECKPOINT_DIR / "photo_tuned"),
+                    help="run fine-tuned on the train share of the photos (skipped when absent)")
     ap.add_argument("--fit-threshold", action="store_true",
-                    help="choose each run's unsure threshold on the calibration half and store it")
+                    help="choose each run's unsure threshold on the calib share and store it")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -124,12 +114,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no photos in mapped/unmapped folders under {args.photo_dir}", file=sys.stderr)
         return 2
     folders = [f for f, _ in photos]
-    halves = np.array([half(p) for _, p in photos])
+    halves = np.array([share(p) for _, p in photos])
     ours, base, ok = prepare_all(photos)
     ok = np.array(ok)
     print(f"{len(photos)} photos ({(~ok).sum()} unreadable), prepared in {time.perf_counter() - t0:.0f}s")
 
-    runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model))}
+    runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(Path(args.tuned))}
     systems: dict[str, dict] = {}
     for key, run in runs.items():
         if not (run.path / "config.json").exists():
@@ -145,17 +135,17 @@ def main(argv: list[str] | None = None) -> int:
                 conf = np.array([decide(p, cal)["confidence"] for p in probs])
                 sel = (halves == "calib") & ok
                 t = pick_threshold(conf[sel], [f for f, s in zip(folders, sel) if s])
-                set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calibration half "
+                set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
                                       f"({sel.sum()} photos) of {args.photo_dir.name}")
-                print(f"{key}: unsure threshold {t:.2f} (calibration half), T = {cal.temperature:.3f}")
+                print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
             cal = load_calibration(run)
             answers = [decide(p, cal) for p in probs]
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
                                         np.array([a["unsure"] for a in answers]))
-    order = [s for s in ("naive+plain", "ours+plain", "naive+photo", "ours+photo") if s in systems]
+    order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
     for title, keep in (("held-out half (never used for any choice)", (halves == "held-out") & ok),
-                        ("calibration half (unsure thresholds chosen here)", (halves == "calib") & ok),
-                        ("all photos", ok)):
+                        ("calib share (unsure thresholds chosen here)", (halves == "calib") & ok),
+                        ("train share (the tuned run learned from these)", (halves == "train") & ok)):
         print_table(title, {s: summarise(folders, *systems[s], keep) for s in order})
     print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
           "under the run's threshold. Classes:", ", ".join(CLASSES))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
+from pathlib import Path
 from typing import Any
 
 from fashion_core.augment import PRESETS, AugmentConfig
@@ -60,6 +61,11 @@ class TrainConfig:
     val_fraction: float = 0.2
     val_count: int = 4000
     train_subset: int = 0  # use only the first N training images (0 = all), for quick runs
+    # fine-tuning
+    init_from: str = ""  # a run directory: start from its best weights (same model)
+    photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); their 'train' share joins each batch
+    photo_batch: int = 16  # photos added to every batch when photo_dir is set
+    outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     note: str = ""  # free text: the recipe, where it comes from
@@ -104,6 +110,21 @@ class TrainConfig:
         need(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
         need(10 <= self.val_count < 60_000, "val_count", "must be in [10, 60000)")
         need(self.train_subset >= 0, "train_subset", "must be >= 0")
+        if self.init_from:
+            src = Path(self.init_from)
+            need((src / "config.json").exists() and (src / "best.pt").exists(), "init_from",
+                 "must be a finished run directory (config.json and best.pt)")
+            other = json.loads((src / "config.json").read_text()).get("model")
+            need(other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
+        if self.photo_dir:
+            from fashion_core.photo_set import MAPPING, UNMAPPED  # noqa: PLC0415 (numpy, torch)
+
+            root = Path(self.photo_dir)
+            need(root.is_dir() and any((root / f).is_dir() for f in (*MAPPING, *UNMAPPED)), "photo_dir",
+                 f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
+        need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
+             "must be an integer 1..1024")
+        need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")
         need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
              "must be auto, cpu or cuda")
         need(self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",

@@ -22,7 +22,8 @@ from fashion_core.device import describe_device, resolve_device
 from fashion_core.losses import make_loss
 from fashion_core.models import count_params, create_model
 from fashion_core.optim import init_weights, make_optimizer, make_scheduler
-from fashion_core.runs import Run, atomic_write_json, load_checkpoint, save_checkpoint
+from fashion_core.photo_set import load_photo_set, photo_loss
+from fashion_core.runs import Run, atomic_write_json, load_checkpoint, load_model, save_checkpoint
 
 Progress = Callable[[dict], None]
 PROGRESS_EVERY_S = 0.5  # seconds between progress reports
@@ -119,6 +120,13 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
     random.seed(cfg.seed)
     model = create_model(cfg.model, **cfg.model_kwargs)
     init_weights(model, cfg.init)
+    if cfg.init_from:  # fine-tuning: a resumed run overwrites these below with its own
+        model.load_state_dict(load_model(Run(Path(cfg.init_from))).state_dict())
+    photos = None
+    if cfg.photo_dir:  # real photos (their 'train' share) join every batch
+        report({"phase": "loading photos"})
+        p_images, p_sets, _ = load_photo_set(cfg.photo_dir, "train")
+        photos = p_images.to(device), p_sets.to(device)
     channels_last = device.type == "cuda"
     model = model.to(device, memory_format=torch.channels_last if channels_last else torch.contiguous_format)
     opt = make_optimizer(cfg, model.parameters())
@@ -175,11 +183,19 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
             x = to_input(x_train[idx])
             y = y_train[idx]
             x = augment_batch(x, y, cfg.augment, aug_gen)
+            if photos is not None:
+                pick = torch.randint(len(photos[0]), (cfg.photo_batch,), generator=aug_gen, device=device)
+                sets = photos[1][pick]
+                x = torch.cat([x, augment_batch(to_input(photos[0][pick]), sets.int().argmax(1), cfg.augment,
+                                                aug_gen)])
             if channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = model(x)
-                loss = loss_fn(logits.float(), y)
+                loss = loss_fn(logits[:len(y)].float(), y)
+                if photos is not None:
+                    loss = loss + photo_loss(logits[len(y):], sets, cfg.outlier_weight)
+                    logits = logits[:len(y)]
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()

@@ -288,3 +288,25 @@ def test_predict_page_says_unsure_and_between_what(ready, tmp_path, monkeypatch)
     assert not at.exception and not at.success  # threshold 1: never a confident label
     assert "Unsure — torn between" in answers(at)[0] and " and " in answers(at)[0]
     assert "T = 1.00" in text_of(at)
+
+
+def test_an_ensemble_is_a_model_choice_on_predict_and_compare(ready, tmp_path, monkeypatch, fake_root):
+    from fashion_core.ensemble import create_ensemble
+    from fashion_core.train import train
+
+    runs = tmp_path / "runs"
+    shutil.copytree(ready.path, runs / "a")
+    train(ready.config.replace(epochs=1, seed=3, model="mlp_1hidden"), runs / "b", data_root=fake_root)
+    create_ensemble(runs / "vote", [runs / "a", runs / "b"], weights=[0.6, 0.4], data_root=fake_root)
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(runs))
+    at = start("pages/predict.py")
+    at.selectbox(key="pr.run").set_value("vote").run()
+    at = upload(at, "trouser.png", png_bytes(trouser()))
+    at.multiselect(key="pr.methods").set_value(["Saliency", "Grad-CAM"]).run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert answers(at) and "Grad-CAM" in text_of(at)  # the soft vote explains like one model
+    cmp = start("pages/compare.py")
+    cmp.multiselect(key="cmp.runs").set_value(["vote", "a"]).run()
+    assert not cmp.exception and not cmp.error
+    table = cmp.dataframe[0].value
+    assert "vote" in table.to_string()  # the ensemble sits in the comparison table beside its member

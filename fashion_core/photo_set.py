@@ -1,0 +1,76 @@
+"""Labelled real photos: a folder per garment type (../shared/data/README.md names them).
+
+Each photo falls in one fixed share, by a hash of its file name (not its content or folder):
+    held-out  half of them: only ever measured (benchmarks/photo_accuracy.py), never chosen on
+    calib     a quarter: unsure thresholds are picked here
+    train     a quarter: fine-tuning may learn from these (TrainConfig.photo_dir)
+so a number reported on the held-out share never saw its photos.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import torch
+
+# folder -> the Fashion-MNIST class indices that count as correct (shoes: Sandal, Sneaker, Ankle boot)
+MAPPING = {"t-shirt": (0,), "pants": (1,), "longsleeve": (2,), "dress": (3,), "outwear": (4,), "shirt": (6,),
+           "shoes": (5, 7, 9)}
+UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should be unsure
+EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
+SHARES = ("held-out", "calib", "train")
+
+
+def share(path: str | Path) -> str:
+    digest = hashlib.sha1(Path(path).name.encode()).digest()
+    if digest[0] % 2:
+        return "held-out"
+    return "train" if digest[1] % 2 == 0 else "calib"
+
+
+def collect(photo_dir: str | Path) -> list[tuple[str, Path]]:
+    """(folder, file) for every photo in a mapped or unmapped folder, in a stable order."""
+    root = Path(photo_dir)
+    folders = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name in {*MAPPING, *UNMAPPED}]
+    return [(d.name, f) for d in folders for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
+
+
+def target_sets(folders: list[str]) -> torch.Tensor:
+    """(N, 10) bool: the classes that count as correct; all False for an unmapped folder."""
+    sets = torch.zeros(len(folders), 10, dtype=torch.bool)
+    for i, name in enumerate(folders):
+        sets[i, list(MAPPING.get(name, ()))] = True
+    return sets
+
+
+def load_photo_set(photo_dir: str | Path, which: str = "train") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The share's photos through the photo pipeline: uint8 (N, 28, 28), target sets (N, 10), folders.
+    Unreadable files are left out."""
+    from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
+
+    images, folders = [], []
+    for folder, path in collect(photo_dir):
+        if share(path) != which:
+            continue
+        try:
+            images.append(prepare(load_image(path)).image28)
+        except ImageError:
+            continue
+        folders.append(folder)
+    if not images:
+        raise ValueError(f"photo_dir: no readable photos of the {which!r} share in {photo_dir}")
+    return torch.from_numpy(np.stack(images)), target_sets(folders), folders
+
+
+def photo_loss(logits: torch.Tensor, sets: torch.Tensor, outlier_weight: float) -> torch.Tensor:
+    """Mapped photo: -log P(any correct class). Unmapped photo: cross-entropy to the uniform
+    distribution (outlier exposure), so the model learns to spread its belief on such garments."""
+    logp = logits.float().log_softmax(1)
+    mapped = sets.any(1)
+    loss = logits.new_zeros((), dtype=torch.float32)
+    if mapped.any():
+        loss = loss - logp[mapped].masked_fill(~sets[mapped], float("-inf")).logsumexp(1).sum()
+    if (~mapped).any():
+        loss = loss - outlier_weight * logp[~mapped].mean(1).sum()
+    return loss / len(logits)

@@ -1,0 +1,94 @@
+"""Fine-tuning on real photos: the fixed shares, the photo loss, and a run that learns from them."""
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from fashion_core.config import TrainConfig
+from fashion_core.photo_set import collect, load_photo_set, photo_loss, share, target_sets
+from fashion_core.predict import probabilities
+from fashion_core.runs import load_model
+from fashion_core.train import train
+from test_photo import SHOE, TSHIRT, draw
+
+
+def test_shares_are_fixed_by_file_name_half_held_out():
+    names = [f"IMG_{i:04d}.jpg" for i in range(2000)]
+    shares = [share(n) for n in names]
+    assert shares == [share(f"/elsewhere/other-folder/{n}") for n in names]  # folder does not matter
+    frac = {s: shares.count(s) / len(names) for s in ("held-out", "calib", "train")}
+    assert abs(frac["held-out"] - 0.5) < 0.04 and abs(frac["calib"] - 0.25) < 0.04 and abs(frac["train"] - 0.25) < 0.04
+
+
+def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garments():
+    sets = target_sets(["t-shirt", "shoes", "hat"])
+    assert sets[0].nonzero().flatten().tolist() == [0] and sets[1].nonzero().flatten().tolist() == [5, 7, 9]
+    assert not sets[2].any()
+    sure_sneaker = torch.full((1, 10), -10.0)
+    sure_sneaker[0, 7] = 10.0
+    assert photo_loss(sure_sneaker, sets[1:2], 0.5) < 1e-3  # Sneaker counts as right for shoes
+    assert photo_loss(sure_sneaker, sets[0:1], 0.5) > 10  # ... and as badly wrong for a T-shirt
+    flat = torch.zeros(1, 10)
+    assert photo_loss(flat, sets[2:3], 1.0) < photo_loss(sure_sneaker, sets[2:3], 1.0)  # unsure on a hat wins
+    assert photo_loss(flat, sets[2:3], 1.0) == pytest.approx(np.log(10), rel=1e-5)
+
+
+def _names(which: str, n: int) -> list[str]:
+    return list(itertools.islice((f"p{i}.png" for i in itertools.count() if share(f"p{i}.png") == which), n))
+
+
+def _photo_dir(root, n: int = 6):
+    """t-shirt, shoes and hat folders of drawn garments on a light wall; train-share names plus one
+    held-out file that must never be loaded for training."""
+    rng = np.random.default_rng(0)
+    shapes = {"t-shirt": TSHIRT, "shoes": SHOE, "hat": [(0.2, 0.0), (0.8, 0.0), (0.85, 0.6), (1.0, 0.7),
+                                                          (1.0, 1.0), (0.0, 1.0), (0.0, 0.7), (0.15, 0.6)]}
+    for folder, outline in shapes.items():
+        (root / folder).mkdir(parents=True)
+        for name in _names("train", n) + _names("held-out", 1):
+            x0, y0 = rng.integers(10, 40, 2)
+            wall = np.full((180, 160, 3), 215, np.uint8) + rng.integers(0, 12, (180, 160, 3), dtype=np.uint8)
+            wall[draw(outline, (x0, y0, x0 + 100, y0 + 120), (160, 180))] = (50, 40, 90)
+            Image.fromarray(wall).save(root / folder / name)
+    (root / "hat" / "notes.txt").write_text("not a photo")
+    return root
+
+
+def test_only_the_train_share_is_loaded_and_each_photo_gets_its_classes(tmp_path):
+    root = _photo_dir(tmp_path / "photos", n=3)
+    assert len(collect(root)) == 12  # the .txt is no photo
+    images, sets, folders = load_photo_set(root, "train")
+    assert images.shape == (9, 28, 28) and images.dtype == torch.uint8
+    assert sorted(set(folders)) == ["hat", "shoes", "t-shirt"] and len(folders) == 9
+    assert images[:, [0, 0, -1, -1], [0, -1, 0, -1]].float().mean() < 40  # pipeline output: garment on black
+    assert sets[[f == "shoes" for f in folders]].sum(1).tolist() == [3, 3, 3]
+    with pytest.raises(ValueError, match="photo_dir"):
+        load_photo_set(tmp_path / "photos" / "hat", "train")  # no garment folders in there
+
+
+def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path, tiny_run):
+    with pytest.raises(ValueError, match="photo_dir"):
+        TrainConfig(photo_dir=str(tmp_path)).validate()  # exists, but holds no garment folders
+    with pytest.raises(ValueError, match="init_from"):
+        TrainConfig(model="cnn2_mlp", init_from=str(tmp_path / "nope")).validate()
+    with pytest.raises(ValueError, match="init_from.*cnn2_mlp"):
+        TrainConfig(model="mlp_1hidden", init_from=str(tiny_run.path)).validate()
+    with pytest.raises(ValueError, match="outlier_weight"):
+        TrainConfig(outlier_weight=-1).validate()
+
+
+def test_fine_tuning_on_photos_starts_from_the_run_and_learns_to_doubt_hats(tmp_path, fake_root, tiny_run):
+    photos = _photo_dir(tmp_path / "photos")
+    hats, _, _ = load_photo_set(photos, "train")
+    hats = hats[:6].numpy()  # folders load in sorted order: hat, shoes, t-shirt
+    before = probabilities(load_model(tiny_run.path), hats).max(1).mean()
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos),
+                                  photo_batch=8, outlier_weight=2.0)
+    run = train(cfg, tmp_path / "tuned", data_root=fake_root)
+    assert run.config.init_from == str(tiny_run.path) and run.eval["test_accuracy"] > 0
+    after = probabilities(load_model(run.path), hats).max(1).mean()
+    assert after < before - 0.1 and after < 0.5  # it learned the hats are none of its classes
