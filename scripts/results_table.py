@@ -14,8 +14,8 @@ README = Path(__file__).resolve().parent.parent / "README.md"
 
 
 def table() -> str:
-    rows = ["| run | model | report | report's test acc. | our test acc. | Δ | params | epochs | train time | device |",
-            "| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
+    rows = ["| run | model | loss | report | report's test acc. | our test acc. | Δ | params | epochs | train time | device |",
+            "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for run in sorted(list_runs(CHECKPOINT_DIR), key=lambda r: r.name):
         ev = run.eval
         if not ev:
@@ -24,7 +24,8 @@ def table() -> str:
         info = model_info(model) if model != "ensemble" else None
         reported = info.reported_accuracy if info else None
         delta = f"{ev['test_accuracy'] - reported:+.2f}" if reported else "–"
-        rows.append(f"| {run.name} | {model} | {info.report if info else 'ours'} | "
+        loss = "soft vote" if model == "ensemble" else run.config.loss
+        rows.append(f"| {run.name} | {model} | {loss} | {info.report if info else 'ours'} | "
                     f"{f'{reported:.2f}%' if reported else '–'} | {ev['test_accuracy']:.2f}% | {delta} | "
                     f"{ev['params']:,} | {ev['epochs']} | {ev['train_time_s'] / 60:.1f} min | {ev['device']} |")
     return "\n".join(rows)
