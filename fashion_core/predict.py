@@ -14,11 +14,13 @@ from fashion_core.train import infer
 
 
 def default_run() -> Run:
-    """The shipped checkpoint with the best recorded test accuracy."""
+    """The best shipped checkpoint for photos: among runs fine-tuned on real photos (photo_dir set),
+    the best test accuracy; without such a run, the best test accuracy of all."""
     shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
     if not shipped:
         raise ValueError(f"no shipped checkpoints in {CHECKPOINT_DIR}; pass --model RUN_DIR")
-    return max(shipped, key=lambda r: r.eval["test_accuracy"])
+    photo = [r for r in shipped if r.config.photo_dir]
+    return max(photo or shipped, key=lambda r: r.eval["test_accuracy"])
 
 
 def resolve_run(name_or_dir: str | None) -> Run:

@@ -33,3 +33,9 @@ HONESTY = [r for r in SHIPPED if r.name in ("r002_mlp_1hidden", "flagship") or r
 def test_shipped_accuracy_is_what_eval_json_says(run):
     acc, _ = evaluate(load_model(run), load_split(False, real_data_root()), tta_flip=run.config.tta_flip)
     assert abs(acc - run.eval["test_accuracy"]) <= 0.05
+
+
+def test_the_honesty_check_covers_an_mlp_a_report_003_model_and_the_flagship():
+    names = {r.name for r in HONESTY}
+    assert "flagship" in names
+    assert any(n.startswith("r002_mlp") for n in names) and any(n.startswith("r003_") for n in names)
