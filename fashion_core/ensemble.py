@@ -17,16 +17,24 @@ from fashion_core.runs import Run, atomic_write_json, read_json
 
 
 class SoftVote(nn.Module):
-    """Weighted mean of member probabilities; forward returns its log (acts as logits)."""
+    """Weighted mean of member probabilities; forward returns its log (acts as logits). A member
+    trained with test-time flips votes with its logits averaged over the image and its mirror,
+    as it does on its own."""
 
-    def __init__(self, members: list[nn.Module], weights: list[float]):
+    def __init__(self, members: list[nn.Module], weights: list[float], flips: list[bool] | None = None):
         super().__init__()
         self.members = nn.ModuleList(members)
         w = torch.tensor(weights, dtype=torch.float32)
         self.register_buffer("weights", w / w.sum())
+        self.flips = list(flips or [False] * len(members))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = sum(w * m(x).float().softmax(1) for w, m in zip(self.weights, self.members))
+        probs = 0
+        for w, m, flip in zip(self.weights, self.members, self.flips):
+            logits = m(x).float()
+            if flip:
+                logits = (logits + m(x.flip(-1)).float()) / 2
+            probs = probs + w * logits.softmax(1)
         return probs.clamp_min(1e-12).log()
 
 
@@ -39,8 +47,9 @@ def load_ensemble(path: Path, device: str | torch.device = "cpu") -> SoftVote:
 
     spec = read_json(Path(path) / "ensemble.json")
     base = Path(path).parent
-    members = [load_model(Run((base / m).resolve()), "best", device) for m in spec["members"]]
-    return SoftVote(members, spec["weights"]).to(device).eval()
+    runs = [Run((base / m).resolve()) for m in spec["members"]]
+    members = [load_model(r, "best", device) for r in runs]
+    return SoftVote(members, spec["weights"], [r.config.tta_flip for r in runs]).to(device).eval()
 
 
 def validation_data(runs: list[Run], data_root=None) -> FashionData:
@@ -63,7 +72,8 @@ def fit_weights(runs: list[Run], data_root=None, step: float = 0.05) -> list[flo
     from fashion_core.train import infer  # noqa: PLC0415
 
     val = validation_data(runs, data_root)
-    probs = torch.stack([infer(load_model(r), val.images).softmax(1) for r in runs])  # (M, N, 10)
+    probs = torch.stack([infer(load_model(r), val.images, tta_flip=r.config.tta_flip).softmax(1)
+                         for r in runs])  # (M, N, 10)
     ticks = [i * step for i in range(int(round(1 / step)) + 1)]
     best, best_w = -1.0, [1 / len(runs)] * len(runs)
     for w in itertools.product(ticks, repeat=len(runs) - 1):

@@ -64,6 +64,13 @@ def config_form() -> TrainConfig | None:
                     values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name))
             if group == "Model":
                 model_card(values["model"], values.get("model_kwargs", "{}"))
+            if group == "Fine-tune":
+                st.caption("**init_from**: a finished run's folder (e.g. `checkpoints/flagship`) to start from. "
+                           "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
+                           "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class); only the "
+                           "quarter of them in the *train* share joins each batch, so the held-out half stays "
+                           "a fair test. **outlier_weight**: how hard photos with no class are pushed towards "
+                           "\"unsure\".")
     with tabs[-1]:
         values["augment"] = common.augment_inputs("cfg_aug", columns=3).to_dict()
     try:

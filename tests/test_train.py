@@ -142,3 +142,16 @@ def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny
     assert fixed.eval["test_accuracy"] == a.eval["test_accuracy"]  # all weight on one member = that member
     with pytest.raises(ValueError, match="weights"):
         create_ensemble(tmp_path / "bad", [a.path, b.path], weights=[1.0], data_root=fake_root)
+
+
+def test_soft_vote_scores_a_member_with_its_own_test_time_flips():
+    from fashion_core.ensemble import SoftVote
+    from fashion_core.models import create_model
+
+    torch.manual_seed(0)
+    m = create_model("mlp_baseline").eval()
+    x = torch.rand(4, 1, 28, 28)
+    with torch.no_grad():
+        alone = ((m(x) + m(x.flip(-1))) / 2).log_softmax(1)  # how the member predicts on its own
+        assert torch.allclose(SoftVote([m], [1.0], [True])(x), alone, atol=1e-5)
+        assert not torch.allclose(SoftVote([m], [1.0])(x), alone, atol=1e-3)
