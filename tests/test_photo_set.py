@@ -92,3 +92,21 @@ def test_fine_tuning_on_photos_starts_from_the_run_and_learns_to_doubt_hats(tmp_
     assert run.config.init_from == str(tiny_run.path) and run.eval["test_accuracy"] > 0
     after = probabilities(load_model(run.path), hats).max(1).mean()
     assert after < before - 0.1 and after < 0.5  # it learned the hats are none of its classes
+
+
+def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeypatch):
+    import json
+    import shutil
+
+    import fashion_core.predict as fpredict
+
+    for name, acc, photos in (("best_on_fmnist", 99.0, ""), ("tuned", 90.0, "photos"), ("other", 95.0, "")):
+        shutil.copytree(tiny_run.path, tmp_path / name)
+        ev = json.loads((tmp_path / name / "eval.json").read_text())
+        (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
+        cfg = json.loads((tmp_path / name / "config.json").read_text())
+        (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": photos}))
+    monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
+    assert fpredict.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
+    shutil.rmtree(tmp_path / "tuned")
+    assert fpredict.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
