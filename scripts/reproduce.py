@@ -76,9 +76,9 @@ def compact(run: Run) -> None:
 
 
 # soft-vote members (report 001 averaged its CNN, ResNet50 and ConvNeXt). Weights are fitted on the
-# validation images every member held out, so members share one split: these three hold out the
+# validation images every member held out, so members share one split: these four hold out the
 # same 4,000 stratified images (runs on other splits would leave a few hundred shared images).
-ENSEMBLE = ["flagship_wide", "flagship", "photo_flagship"]
+ENSEMBLE = ["flagship_wide", "flagship", "photo_flagship", "photo_tuned"]
 
 
 def ensemble() -> None:
