@@ -39,3 +39,16 @@ def test_the_honesty_check_covers_an_mlp_a_report_003_model_and_the_flagship():
     names = {r.name for r in HONESTY}
     assert "flagship" in names
     assert any(n.startswith("r002_mlp") for n in names) and any(n.startswith("r003_") for n in names)
+
+
+def test_readme_results_table_is_the_one_the_script_writes_from_the_shipped_runs():
+    import importlib.util
+    import re
+
+    spec = importlib.util.spec_from_file_location("results_table", CHECKPOINT_DIR.parent / "scripts" / "results_table.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    readme = (CHECKPOINT_DIR.parent / "README.md").read_text()
+    block = re.search(r"<!-- results-table -->\n(.*?)\n<!-- /results-table -->", readme, re.S).group(1)
+    assert block == mod.table(), "README table is stale: run python scripts/results_table.py"
+    assert all(f"| {r.name} |" in block for r in SHIPPED)
