@@ -11,7 +11,7 @@ import pandas as pd
 from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES
 from fashion_core.models import list_models, model_info
-from fashion_core.runs import Run, read_json
+from fashion_core.runs import Run, loss_label, read_json
 
 RESULT_FIELDS = ("test_accuracy", "params", "epochs", "train_time_s", "device", "latency_ms")
 
@@ -52,7 +52,7 @@ def results(runs: list[Run]) -> pd.DataFrame:
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
         info = model_info(model) if model in list_models() else None
-        rows.append({"run": run.name, "model": model, "loss": cfg.get("loss"),
+        rows.append({"run": run.name, "model": model, "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"),
                      "reported_accuracy": info.reported_accuracy if info else None,
                      "params": ev.get("params"),

@@ -146,6 +146,11 @@ def load_model(run: Run | str | Path, which: str = "best", device: str | torch.d
     return model.to(device).eval()
 
 
+def loss_label(cfg: dict) -> str | None:
+    """The loss a run trained with, or "soft vote" for an ensemble (it trained nothing)."""
+    return "soft vote" if cfg.get("model") == "ensemble" else cfg.get("loss")
+
+
 def list_runs(*dirs: Path | str) -> list[Run]:
     """Every run directory (a folder holding config.json) in the given folders, newest first."""
     dirs = dirs or (CHECKPOINT_DIR, runs_dir())
@@ -179,7 +184,7 @@ def leaderboard(runs: list[Run] | None = None) -> list[dict]:
         if not ev:
             continue
         cfg = read_json(run.path / "config.json", {})
-        rows.append({"run": run.name, "model": cfg.get("model"), "loss": cfg.get("loss"),
+        rows.append({"run": run.name, "model": cfg.get("model"), "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"), "params": ev.get("params"),
                      "epochs": ev.get("epochs"), "train_time_s": ev.get("train_time_s"),
                      "device": ev.get("device"), "shipped": run.shipped, "path": str(run.path)})

@@ -9,7 +9,7 @@ import re
 from pathlib import Path
 
 from fashion_core.models import model_info
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs
+from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, loss_label
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -38,7 +38,7 @@ def table() -> str:
         info = model_info(model) if model != "ensemble" else None
         reported = info.reported_accuracy if info else None
         delta = f"{ev['test_accuracy'] - reported:+.2f}" if reported else "–"
-        loss = "soft vote" if model == "ensemble" else run.config.loss
+        loss = loss_label(run.config.to_dict())
         epochs, minutes = ev["epochs"], ev["train_time_s"] / 60
         if model == "ensemble":  # no training of its own: its members' epochs and time
             members = [Run((run.path.parent / m).resolve())  # stored relative to the ensemble's folder
