@@ -13,7 +13,6 @@ never saw their photos.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -114,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: no photos in mapped/unmapped folders under {args.photo_dir}", file=sys.stderr)
         return 2
     folders = [f for f, _ in photos]
-    halves = np.array([share(p) for _, p in photos])
+    shares = np.array([share(p) for _, p in photos])
     ours, base, ok = prepare_all(photos)
     ok = np.array(ok)
     print(f"{len(photos)} photos ({(~ok).sum()} unreadable), prepared in {time.perf_counter() - t0:.0f}s")
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.fit_threshold and pipe == "ours":
                 cal = load_calibration(run)
                 conf = np.array([decide(p, cal)["confidence"] for p in probs])
-                sel = (halves == "calib") & ok
+                sel = (shares == "calib") & ok
                 t = pick_threshold(conf[sel], [f for f, s in zip(folders, sel) if s])
                 set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
                                       f"({sel.sum()} photos) of {args.photo_dir.name}")
@@ -143,9 +142,9 @@ def main(argv: list[str] | None = None) -> int:
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
                                         np.array([a["unsure"] for a in answers]))
     order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
-    for title, keep in (("held-out half (never used for any choice)", (halves == "held-out") & ok),
-                        ("calib share (unsure thresholds chosen here)", (halves == "calib") & ok),
-                        ("train share (the tuned run learned from these)", (halves == "train") & ok)):
+    for title, keep in (("held-out half (never used for any choice)", (shares == "held-out") & ok),
+                        ("calib share (unsure thresholds chosen here)", (shares == "calib") & ok),
+                        ("train share (the tuned run learned from these)", (shares == "train") & ok)):
         print_table(title, {s: summarise(folders, *systems[s], keep) for s in order})
     print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
           "under the run's threshold. Classes:", ", ".join(CLASSES))

@@ -114,7 +114,11 @@ class TrainConfig:
             src = Path(self.init_from)
             need((src / "config.json").exists() and (src / "best.pt").exists(), "init_from",
                  "must be a finished run directory (config.json and best.pt)")
-            other = json.loads((src / "config.json").read_text()).get("model")
+            try:
+                other = json.loads((src / "config.json").read_text()).get("model")
+            except (OSError, ValueError, AttributeError):
+                other = None
+            need(other is not None, "init_from", "its config.json is unreadable")
             need(other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
         if self.photo_dir:
             from fashion_core.photo_set import MAPPING, UNMAPPED  # noqa: PLC0415 (numpy, torch)
