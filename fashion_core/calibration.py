@@ -18,8 +18,8 @@ from fashion_core.runs import Run, atomic_write_json, load_model, read_json
 
 CALIBRATION_FILE = "calibration.json"
 # Calibrated confidence under which a photo is reported as unsure, for runs without their own.
-# Shipped runs store one chosen on the dev photos' calibration half (benchmarks/photo_accuracy.py
-# --fit-threshold: 0.46 for the flagship, 0.37 for r002_mlp_3hidden_dropout), never on reported photos.
+# Shipped runs store one chosen on the dev photos' calib share (benchmarks/photo_accuracy.py
+# --fit-threshold; see each run's calibration.json), never on the photos numbers are reported on.
 DEFAULT_THRESHOLD = 0.55
 TORN_MASS = 0.8  # torn_between: the fewest top classes holding this much calibrated probability
 TORN_MAX = 3

@@ -13,14 +13,29 @@ from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
 from fashion_core.train import infer
 
 
+def _tuned_on_photos(run: Run) -> bool:
+    try:
+        return bool(run.config.photo_dir)
+    except (ValueError, TypeError, OSError):  # an unreadable or foreign config.json
+        return False
+
+
+def best_for_photos(runs: list[Run]) -> Run:
+    """Among evaluated runs fine-tuned on real photos (photo_dir set), the best test accuracy;
+    without such a run, the best test accuracy of all."""
+    evaluated = [r for r in runs if r.eval]
+    if not evaluated:
+        raise ValueError("no evaluated runs")
+    photo = [r for r in evaluated if _tuned_on_photos(r)]
+    return max(photo or evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
+
+
 def default_run() -> Run:
-    """The best shipped checkpoint for photos: among runs fine-tuned on real photos (photo_dir set),
-    the best test accuracy; without such a run, the best test accuracy of all."""
+    """The best shipped checkpoint for photos (best_for_photos over checkpoints/)."""
     shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
     if not shipped:
         raise ValueError(f"no shipped checkpoints in {CHECKPOINT_DIR}; pass --model RUN_DIR")
-    photo = [r for r in shipped if r.config.photo_dir]
-    return max(photo or shipped, key=lambda r: r.eval["test_accuracy"])
+    return best_for_photos(shipped)
 
 
 def resolve_run(name_or_dir: str | None) -> Run:
@@ -57,4 +72,4 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
     return {"file": str(path), **decide(probabilities(model, prepared.image28, tta_flip)[0], cal)}
 
 
-__all__ = ["default_run", "resolve_run", "probabilities", "predict_file", "load_model"]
+__all__ = ["best_for_photos", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

@@ -10,7 +10,7 @@ from fashion_core import explain
 from fashion_core.calibration import calibration_for, decide, describe
 from fashion_core.data import CLASSES
 from fashion_core.photo import ImageError, load_image, prepare
-from fashion_core.predict import probabilities
+from fashion_core.predict import best_for_photos, probabilities
 from fashion_core.runs import Run
 from ui import common
 
@@ -23,9 +23,8 @@ if not runs:
     st.stop()
 by_name = {r.name: r for r in runs}
 c1, c2 = st.columns([2, 1])
-names = list(by_name)  # best test accuracy first; a run fine-tuned on real photos is the default
-tuned = [n for n in names if common.tuned_on_photos(by_name[n])]
-run = by_name[c1.selectbox("Model", names, index=names.index(tuned[0]) if tuned else 0, key="pr.run",
+names = list(by_name)  # best test accuracy first; the default is the one best for photos
+run = by_name[c1.selectbox("Model", names, index=names.index(best_for_photos(runs).name), key="pr.run",
                            format_func=lambda n: common.run_label(by_name[n]),
                            help="Runs fine-tuned on real photos (photo_dir in their config) classify uploads "
                                 "best; the others are best on Fashion-MNIST's own images.")]

@@ -70,13 +70,6 @@ def finished_runs() -> list[Run]:
     return sorted(runs, key=lambda r: -r.eval.get("test_accuracy", 0))
 
 
-def tuned_on_photos(run: Run) -> bool:
-    try:
-        return bool(run.config.photo_dir)
-    except (ValueError, TypeError, OSError):  # an unreadable or foreign config.json
-        return False
-
-
 def run_label(run: Run) -> str:
     ev = run.eval or {}
     acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
