@@ -264,3 +264,40 @@ def preview_grid(images: torch.Tensor, cfg: AugmentConfig, seed: int = 0,
         grid[:h, i * (w + gap): i * (w + gap) + w] = orig[i]
         grid[h + gap:, i * (w + gap): i * (w + gap) + w] = aug[i]
     return grid
+
+
+def partial_garments(x: torch.Tensor, gen: torch.Generator, keep: tuple[float, float] = (0.35, 0.6)) -> torch.Tensor:
+    """Outlier exposure without photos: each image cut to a random part of its garment, re-framed.
+
+    x: (N, 1, 28, 28) float in [0, 1]. Every image keeps a `keep` fraction of the height of its
+    garment's bounding box, from the top or from the bottom, and that part is scaled (aspect kept)
+    and centred to fill the frame the way Fashion-MNIST garments do. The results look like no
+    class — trousers cut to shorts, a dress cut to a skirt — and train with a uniform target.
+    """
+    n, _, h, w = x.shape
+    dev = x.device
+    ink = x[:, 0] > 0.1
+    rows, cols = ink.any(2), ink.any(1)  # (N, H), (N, W)
+    ar_h, ar_w = torch.arange(h, device=dev), torch.arange(w, device=dev)
+    top = torch.where(rows, ar_h, h).amin(1).float()
+    bottom = torch.where(rows, ar_h, -1).amax(1).float()
+    left = torch.where(cols, ar_w, w).amin(1).float()
+    right = torch.where(cols, ar_w, -1).amax(1).float()
+    empty = bottom < top  # blank image: use the whole frame
+    top, bottom = torch.where(empty, 0.0, top), torch.where(empty, h - 1.0, bottom)
+    left, right = torch.where(empty, 0.0, left), torch.where(empty, w - 1.0, right)
+    frac = _uniform(n, keep[0], keep[1], gen, dev)
+    lower = torch.rand(n, generator=gen, device=dev) < 0.5
+    bh = bottom - top + 1
+    top, bottom = torch.where(lower, bottom + 1 - frac * bh, top), torch.where(lower, bottom, top - 1 + frac * bh)
+    # the kept box's centre goes to the frame's centre; its longer side spans 26 of the 28 pixels
+    cy, cx = (top + bottom + 1) / h - 1, (left + right + 1) / w - 1
+    a = torch.maximum((bottom - top + 1) / h, (right - left + 1) / w) * (28 / 26)
+    zero = torch.zeros_like(a)
+    theta = torch.stack([torch.stack([a, zero, cx], 1), torch.stack([zero, a, cy], 1)], 1).to(x.dtype)
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    # sample only inside the kept box: mask the rest of the source first
+    ys, xs = ar_h.view(1, h, 1).float(), ar_w.view(1, 1, w).float()
+    inside = ((ys >= top.floor().view(n, 1, 1)) & (ys <= bottom.ceil().view(n, 1, 1)) &
+              (xs >= left.floor().view(n, 1, 1)) & (xs <= right.ceil().view(n, 1, 1)))
+    return F.grid_sample(x * inside.unsqueeze(1), grid, mode="bilinear", padding_mode="zeros", align_corners=False)

@@ -66,6 +66,7 @@ class TrainConfig:
     photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); their 'train' share joins each batch
     photo_batch: int = 16  # photos added to every batch when photo_dir is set
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
+    partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
     note: str = ""  # free text: the recipe, where it comes from
@@ -129,6 +130,8 @@ class TrainConfig:
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
         need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")
+        need(isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",
+             "must be an integer 0..1024")
         need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
              "must be auto, cpu or cuda")
         need(self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",

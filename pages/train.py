@@ -20,7 +20,7 @@ GROUPS = {
                  "decay_steps", "plateau_patience", "plateau_factor", "warmup_frac"],
     "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "ema_decay", "tta_flip"],
     "Data split": ["val_split", "val_fraction", "val_count", "train_subset", "seed"],
-    "Fine-tune": ["init_from", "photo_dir", "photo_batch", "outlier_weight"],
+    "Fine-tune": ["init_from", "photo_dir", "photo_batch", "outlier_weight", "partial_outliers"],
     "Device": ["device", "note"],
 }
 CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
@@ -70,7 +70,9 @@ def config_form() -> TrainConfig | None:
                            "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class); only the "
                            "quarter of them in the *train* share joins each batch, so the held-out half stays "
                            "a fair test. **outlier_weight**: how hard photos with no class are pushed towards "
-                           "\"unsure\".")
+                           "\"unsure\". **partial_outliers**: training garments cut to their top or bottom part and "
+                           "re-framed (trousers to shorts, a dress to a skirt), pushed towards \"unsure\" too; "
+                           "no photos needed.")
     with tabs[-1]:
         values["augment"] = common.augment_inputs("cfg_aug", columns=3).to_dict()
     try:

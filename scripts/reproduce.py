@@ -34,6 +34,11 @@ PLAN: dict[str, tuple[str, dict]] = {
     "r004_vgg_like": ("report004", dict(model="vgg_like", epochs=6, batch_size=64)),
     "flagship_wide": ("flagship", dict(model="flagship_wide", epochs=16, tta_flip=True, val_split="stratified",
                                        val_count=4000)),
+    # the same recipes, trained two to three times longer (one-cycle, so the schedule stretches with them)
+    "flagship_long": ("flagship", dict(model="flagship", epochs=50, tta_flip=True, val_split="stratified",
+                                       val_count=4000)),
+    "flagship_wide_long": ("flagship", dict(model="flagship_wide", epochs=30, tta_flip=True,
+                                            val_split="stratified", val_count=4000)),
     "r003_simple_model_1": ("report003", dict(model="simple_model_1", epochs=6)),
     "r001_cnn5": ("report001", dict(model="cnn5", epochs=8)),
     "r002_cnn1_mlp": ("report002", dict(model="cnn1_mlp", epochs=15)),
@@ -55,6 +60,13 @@ PLAN: dict[str, tuple[str, dict]] = {
                                      val_split="stratified", val_count=4000, init_from="checkpoints/flagship",
                                      photo_dir="../shared/data/clothing-photos-dev", photo_batch=16,
                                      outlier_weight=1.0)),
+    # the same, plus 16 partial garments a batch (tops and bottoms of training garments re-framed,
+    # uniform target): outlier exposure that does not depend on the few unmapped photos
+    "photo_tuned_parts": ("flagship", dict(model="flagship", epochs=4, lr=0.01, augment="flagship", tta_flip=True,
+                                           val_split="stratified", val_count=4000,
+                                           init_from="checkpoints/flagship",
+                                           photo_dir="../shared/data/clothing-photos-dev", photo_batch=16,
+                                           outlier_weight=1.0, partial_outliers=16)),
 }
 
 
@@ -103,7 +115,9 @@ def main(names: list[str]) -> None:
                 "flagship recipe: SGD-nesterov one-cycle, label smoothing 0.1, flip+crop+erase")
         if overrides.get("photo_dir"):
             note = ("flagship fine-tuned for photos: flagship augmentations, the train share of the dev photos in "
-                    "every batch, uniform targets on garments with no class (outlier exposure, weight 1.0)")
+                    "every batch, uniform targets on garments with no class (outlier exposure, weight 1.0)" +
+                    (f" and on {overrides['partial_outliers']} partial garments a batch"
+                     if overrides.get("partial_outliers") else ""))
         cfg = recipe(rec, **{"note": note, **overrides})
         t = time.time()
         train(cfg, run.path)

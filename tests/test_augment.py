@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fashion_core.augment import PRESETS, AugmentConfig, augment_batch, preview_grid
+from fashion_core.augment import PRESETS, AugmentConfig, augment_batch, partial_garments, preview_grid
 
 
 def asym_batch(n: int = 64) -> torch.Tensor:
@@ -79,3 +79,19 @@ def test_preview_grid_shows_originals_over_augmented():
     grid = preview_grid(imgs, AugmentConfig(vflip_p=1.0), seed=0)
     assert grid.shape == (58, 4 * 30 - 2) and grid.dtype == torch.uint8
     assert torch.equal(grid[:28, :28], imgs[0]) and torch.equal(grid[30:, :28], imgs[0].flip(0))
+
+
+def test_partial_garments_keep_the_top_or_bottom_and_refill_the_frame():
+    x = torch.zeros(200, 1, 28, 28)
+    x[:, :, 1:27, 10:18] = 1.0  # a tall narrow garment: trousers
+    x[:, :, 1:5, 10:18] = 0.5  # a darker waistband marks the top
+    x[-1] = 0  # a blank image stays blank
+    out = partial_garments(x, gen())
+    assert out.shape == x.shape and 0 <= out.min() and out.max() <= 1 and out[-1].abs().sum() == 0
+    ink = out[:-1, 0] > 0.25
+    rows = ink.any(2).sum(1).float()
+    assert (rows >= 24).all()  # the kept part is scaled up to fill the frame's height
+    widths = ink.any(1).sum(1).float()
+    assert (widths > 11).all() and (widths < 28).all()  # aspect kept: wider than the 8-px original
+    band = (out[:-1, 0, 1:8] - 0.5).abs().lt(0.15).float().mean((1, 2)) > 0.1  # waistband at the top
+    assert 0.3 < band.float().mean() < 0.7  # tops and bottoms drawn about half and half

@@ -10,7 +10,8 @@ from fashion_core.config import RECIPES, TrainConfig, recipe
     ("model", "resnet9000"), ("epochs", 0), ("batch_size", -1), ("optimizer", "lion"), ("lr", 0.0),
     ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("focal_gamma", -1.0),
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
-    ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9),
+    ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
+    ("partial_outliers", 2.5),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}:"):

@@ -8,7 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
+from fashion_core.augment import partial_garments
 from fashion_core.config import TrainConfig
+from fashion_core.data import load_split
 from fashion_core.photo_set import collect, load_photo_set, photo_loss, share, target_sets
 from fashion_core.predict import probabilities
 from fashion_core.runs import load_model
@@ -92,6 +94,17 @@ def test_fine_tuning_on_photos_starts_from_the_run_and_learns_to_doubt_hats(tmp_
     assert run.config.init_from == str(tiny_run.path) and run.eval["test_accuracy"] > 0
     after = probabilities(load_model(run.path), hats).max(1).mean()
     assert after < before - 0.1 and after < 0.5  # it learned the hats are none of its classes
+
+
+def test_partial_outliers_train_with_a_uniform_target_without_photos(tmp_path, fake_root, tiny_run):
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), partial_outliers=16, outlier_weight=2.0)
+    run = train(cfg, tmp_path / "parts", data_root=fake_root)
+    parts = partial_garments(load_split(False, fake_root).images[:64].float().div(255).unsqueeze(1),
+                             torch.Generator().manual_seed(1))
+    parts = (parts[:, 0] * 255).round().to(torch.uint8).numpy()
+    before = probabilities(load_model(tiny_run.path), parts).max(1).mean()
+    after = probabilities(load_model(run.path), parts).max(1).mean()
+    assert run.config.partial_outliers == 16 and after < before - 0.05  # cut garments now read as no class
 
 
 def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeypatch):
