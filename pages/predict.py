@@ -14,6 +14,15 @@ from fashion_core.predict import best_for_photos, probabilities
 from fashion_core.runs import Run
 from ui import common
 
+
+def _square(img: np.ndarray) -> np.ndarray:
+    """Pad a step's image with black to a square, so the strip's thumbnails line up."""
+    h, w = img.shape[:2]
+    pad_h, pad_w = max(h, w) - h, max(h, w) - w
+    pad = [(pad_h // 2, pad_h - pad_h // 2), (pad_w // 2, pad_w - pad_w // 2)] + [(0, 0)] * (img.ndim - 2)
+    return np.pad(img, pad)
+
+
 common.require_router()
 
 st.title("Predict & explain")
@@ -22,6 +31,8 @@ if not runs:
     common.no_runs_message()
     st.stop()
 by_name = {r.name: r for r in runs}
+
+
 c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
 run = by_name[c1.selectbox("Model", names, index=names.index(best_for_photos(runs).name), key="pr.run",
@@ -112,7 +123,7 @@ if mode == "Explain one image":
         st.info("Choose an input above.")
         st.stop()
     st.markdown("**Preprocessing** — what the model sees, step by step")
-    st.image([s for _, s in steps], caption=[n for n, _ in steps], width=110)
+    st.image([_square(s) for _, s in steps], caption=[n for n, _ in steps], width=110)
     answer = answer_for(run, image28)
     probs, pred, cal = np.array(answer["probabilities"]), answer["index"], answer["cal"]
     if answer["unsure"]:

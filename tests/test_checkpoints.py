@@ -25,9 +25,9 @@ def test_shipped_run_loads_from_its_config_alone(run):
     assert sum(p.numel() for p in model.parameters()) == ev["params"]
 
 
-# an MLP, two report-003 models, the flagship and the default for photos: each a few seconds on a CPU
+# an MLP, two report-003 models, both flagships and the default for photos: each a few seconds on a CPU
 HONESTY = [r for r in SHIPPED if r.name in ("r002_mlp_1hidden", "r003_simple_model_1", "r003_inception", "flagship",
-                                            "photo_tuned")]
+                                            "flagship_long", "photo_tuned_long")]
 
 
 @pytest.mark.skipif(real_data_root() is None, reason="FASHION_MNIST_ROOT does not hold the real data")
