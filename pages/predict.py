@@ -31,8 +31,6 @@ if not runs:
     common.no_runs_message()
     st.stop()
 by_name = {r.name: r for r in runs}
-
-
 c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
 run = by_name[c1.selectbox("Model", names, index=names.index(best_for_photos(runs).name), key="pr.run",
