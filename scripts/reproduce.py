@@ -47,7 +47,7 @@ PLAN: dict[str, tuple[str, dict]] = {
                                        val_count=4000)),
     "flagship_wide_long": ("flagship", dict(model="flagship_wide", epochs=30, tta_flip=True,
                                             val_split="stratified", val_count=4000)),
-    "r003_simple_model_1": ("report003", dict(model="simple_model_1", epochs=6)),
+    "r003_simple_model_1": ("report003", dict(model="simple_model_1", epochs=20, early_stop_patience=5)),
     "r001_cnn5": ("report001", dict(model="cnn5", epochs=8)),
     "r002_cnn1_mlp": ("report002", dict(model="cnn1_mlp", epochs=15)),
     "r004_alexnet_like": ("report004", dict(model="alexnet_like", epochs=6)),
