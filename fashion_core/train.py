@@ -138,6 +138,7 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
     loss_fn = make_loss(cfg, device)
     ema = copy.deepcopy(model).eval() if cfg.ema_decay else None
     aug_gen = torch.Generator(device=device).manual_seed(cfg.seed)
+    no_class = torch.zeros(cfg.partial_outliers, len(CLASSES), dtype=torch.bool, device=device)  # their targets
 
     start_epoch, start_batch, step, best_acc, stale, elapsed = 0, 0, 0, -1.0, 0, 0.0
     last_path = run.path / "last.pt"
@@ -191,7 +192,7 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
                                            aug_gen))
             if cfg.partial_outliers:
                 extra.append(partial_garments(x[:cfg.partial_outliers], aug_gen))
-                sets.append(torch.zeros(len(extra[-1]), len(CLASSES), dtype=torch.bool, device=device))
+                sets.append(no_class[:len(extra[-1])])  # a short last batch gives fewer
             x = torch.cat([x, *extra]).contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = model(x)

@@ -119,7 +119,8 @@ def main(names: list[str]) -> None:
                 "flagship recipe: SGD-nesterov one-cycle, label smoothing 0.1, flip+crop+erase")
         if overrides.get("photo_dir"):
             note = ("flagship fine-tuned for photos: flagship augmentations, the train share of the dev photos in "
-                    "every batch, uniform targets on garments with no class (outlier exposure, weight 1.0)" +
+                    "every batch, uniform targets on garments with no class (outlier exposure, weight "
+                    f"{overrides['outlier_weight']})" +
                     (f" and on {overrides['partial_outliers']} partial garments a batch"
                      if overrides.get("partial_outliers") else ""))
         cfg = recipe(rec, **{"note": note, **overrides})
