@@ -32,7 +32,7 @@ def best_for_photos(runs: list[Run]) -> Run:
 
 def default_run() -> Run:
     """The best shipped checkpoint for photos (best_for_photos over checkpoints/)."""
-    shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
+    shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.has_weights]
     if not shipped:
         raise ValueError(f"no shipped checkpoints in {CHECKPOINT_DIR}; pass --model RUN_DIR")
     return best_for_photos(shipped)
@@ -45,7 +45,7 @@ def resolve_run(name_or_dir: str | None) -> Run:
     for candidate in (Path(name_or_dir), CHECKPOINT_DIR / name_or_dir):
         if (candidate / "config.json").exists():
             return Run(candidate)
-    matches = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.config.model == name_or_dir]
+    matches = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.has_weights and r.config.model == name_or_dir]
     if matches:
         return max(matches, key=lambda r: r.eval["test_accuracy"])
     raise ValueError(f"model: {name_or_dir!r} is neither a run directory nor a shipped model")

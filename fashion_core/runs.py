@@ -107,6 +107,17 @@ class Run:
     def shipped(self) -> bool:
         return self.path.resolve().parent == CHECKPOINT_DIR
 
+    @property
+    def has_weights(self) -> bool:
+        """Whether a model can be loaded: a checkpoint file, or for an ensemble, one in every member.
+        A shipped run may carry its evaluation without weights when they are too large to ship."""
+        from fashion_core.ensemble import is_ensemble  # noqa: PLC0415 (import cycle)
+
+        if is_ensemble(self.path):
+            members = read_json(self.path / "ensemble.json", {}).get("members", [])
+            return bool(members) and all(Run((self.path.parent / m).resolve()).has_weights for m in members)
+        return self.checkpoint().exists()
+
     def set_status(self, state: str, **extra) -> None:
         atomic_write_json(self.path / "status.json", {"state": state, "time": time.time(), **extra})
 
@@ -132,6 +143,9 @@ def load_model(run: Run | str | Path, which: str = "best", device: str | torch.d
     if is_ensemble(run.path):
         return load_ensemble(run.path, device)
     cfg = run.config
+    if not run.checkpoint(which).exists():
+        raise ValueError(f"{run.name} has no weights here (its evaluation ships without them: too large for "
+                         f"checkpoints/); retrain it to use the model")
     model = create_model(cfg.model, **cfg.model_kwargs)
     state = load_checkpoint(run.checkpoint(which))
     weights = state.get("ema") or state.get("model")
@@ -187,5 +201,6 @@ def leaderboard(runs: list[Run] | None = None) -> list[dict]:
         rows.append({"run": run.name, "model": cfg.get("model"), "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"), "params": ev.get("params"),
                      "epochs": ev.get("epochs"), "train_time_s": ev.get("train_time_s"),
-                     "device": ev.get("device"), "shipped": run.shipped, "path": str(run.path)})
+                     "device": ev.get("device"), "shipped": run.shipped, "weights": run.has_weights,
+                     "path": str(run.path)})
     return sorted(rows, key=lambda r: -(r["test_accuracy"] or 0))

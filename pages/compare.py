@@ -123,5 +123,6 @@ else:
 
 st.subheader("Download a run")
 name = st.selectbox("Run", picked, key="cmp.zip_run")
-st.download_button("Download as zip (config, metrics, eval, best weights)",
+st.download_button("Download as zip (config, metrics, eval" + (", best weights)" if by_name[name].has_weights
+                                                               else "; this run ships without weights)"),
                    functools.partial(compare.zip_run, by_name[name]), f"{name}.zip", "application/zip")

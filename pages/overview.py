@@ -27,7 +27,8 @@ if not rows:
             "Train one on the Train page.")
 else:
     table = pd.DataFrame(rows)
-    table["source"] = table.pop("shipped").map({True: "shipped", False: "user"})
+    table["source"] = [("shipped" if s else "user") + ("" if w else ", evaluation only (no weights)")
+                       for s, w in zip(table.pop("shipped"), table.pop("weights"))]
     st.dataframe(
         table[["run", "model", "loss", "test_accuracy", "params", "epochs", "train_time_s", "device", "source"]],
         hide_index=True, width="stretch",

@@ -26,7 +26,7 @@ def _square(img: np.ndarray) -> np.ndarray:
 common.require_router()
 
 st.title("Predict & explain")
-runs = common.finished_runs()
+runs = common.finished_runs(with_weights=True)
 if not runs:
     common.no_runs_message()
     st.stop()

@@ -89,6 +89,21 @@ def test_compare_and_predict_work_from_shipped_checkpoints_without_data(empty, t
     assert "Test image" not in at.radio(key="pr.source").options  # no test set without the data
 
 
+def test_a_run_shipped_without_weights_is_compared_but_not_offered_for_prediction(empty, tiny_run, monkeypatch):
+    ck = empty / "checkpoints"
+    shutil.copytree(tiny_run.path, ck / "small")
+    shutil.copytree(tiny_run.path, ck / "huge", ignore=shutil.ignore_patterns("*.pt"))  # evaluation only
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", ck)
+    at = start("pages/compare.py")
+    assert not at.exception and not at.error
+    assert "evaluation only" in at.multiselect(key="cmp.runs").format_func("huge")
+    at = start("pages/overview.py")
+    assert not at.exception and "evaluation only" in at.dataframe[0].value.to_string()
+    at = start("pages/predict.py")
+    options = at.selectbox(key="pr.run").options
+    assert not at.exception and len(options) == 1 and options[0].startswith("small")
+
+
 def test_download_panel_fills_the_data_and_shows_the_page(empty, monkeypatch):
     seen = []
 

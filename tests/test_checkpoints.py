@@ -9,6 +9,7 @@ from fashion_core.runs import CHECKPOINT_DIR, list_runs, load_model
 from fashion_core.train import evaluate
 
 SHIPPED = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
+LOADABLE = [r for r in SHIPPED if r.has_weights]
 
 
 def test_checkpoints_folder_is_small_and_holds_no_dataset():
@@ -17,12 +18,21 @@ def test_checkpoints_folder_is_small_and_holds_no_dataset():
     assert not any("ubyte" in p.name for p in files)
 
 
-@pytest.mark.parametrize("run", SHIPPED, ids=lambda r: r.name)
+@pytest.mark.parametrize("run", LOADABLE, ids=lambda r: r.name)
 def test_shipped_run_loads_from_its_config_alone(run):
     model = load_model(run)
     ev = run.eval
     assert len(ev["predictions"]) == 10_000 and len(ev["confusion_matrix"]) == 10
     assert sum(p.numel() for p in model.parameters()) == ev["params"]
+
+
+def test_only_runs_too_large_to_ship_come_without_weights_and_they_say_so_when_loaded():
+    for run in SHIPPED:
+        if not run.has_weights:
+            assert run.eval["params"] * 2 > 20 * 2**20  # fp16 weights over a third of the folder's budget
+            assert len(run.eval["predictions"]) == 10_000  # Compare still has everything it shows
+            with pytest.raises(ValueError, match="no weights"):
+                load_model(run)
 
 
 # an MLP, two report-003 models, both flagships and the default for photos: each a few seconds on a CPU

@@ -64,16 +64,18 @@ def model_for(run: Run) -> nn.Module:
     return _model(str(run.path), ck.stat().st_mtime if ck.exists() else 0.0)
 
 
-def finished_runs() -> list[Run]:
-    """Runs with a test evaluation (shipped checkpoints and user runs), best first."""
-    runs = [r for r in list_runs() if r.eval]
+def finished_runs(with_weights: bool = False) -> list[Run]:
+    """Runs with a test evaluation (shipped checkpoints and user runs), best first; with_weights: only
+    those a model can be loaded from (a few shipped runs carry their evaluation without weights)."""
+    runs = [r for r in list_runs() if r.eval and (r.has_weights or not with_weights)]
     return sorted(runs, key=lambda r: -r.eval.get("test_accuracy", 0))
 
 
 def run_label(run: Run) -> str:
     ev = run.eval or {}
     acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
-    return f"{run.name} · {ev.get('model', '?')} · {acc}" + (" · shipped" if run.shipped else "")
+    return (f"{run.name} · {ev.get('model', '?')} · {acc}" + (" · shipped" if run.shipped else "")
+            + ("" if run.has_weights else " · evaluation only"))
 
 
 def no_runs_message() -> None:
