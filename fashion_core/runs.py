@@ -144,8 +144,9 @@ def load_model(run: Run | str | Path, which: str = "best", device: str | torch.d
         return load_ensemble(run.path, device)
     cfg = run.config
     if not run.checkpoint(which).exists():
-        raise ValueError(f"{run.name} has no weights here (its evaluation ships without them: too large for "
-                         f"checkpoints/); retrain it to use the model")
+        why = ("its evaluation ships without them: too large for checkpoints/; retrain it to use the model"
+               if run.shipped else "no epoch has finished yet")
+        raise ValueError(f"{run.name} has no weights here ({why})")
     model = create_model(cfg.model, **cfg.model_kwargs)
     state = load_checkpoint(run.checkpoint(which))
     weights = state.get("ema") or state.get("model")

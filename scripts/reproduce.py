@@ -96,7 +96,7 @@ EVALUATION_ONLY = {"r001_resnet50", "r001_convnext_tiny"}
 
 
 def set_weights_aside(run: Run) -> None:
-    aside = Path("runs") / "unshipped" / run.name
+    aside = CHECKPOINT_DIR.parent / "runs" / "unshipped" / run.name
     aside.mkdir(parents=True, exist_ok=True)
     for f in ("best.pt", "last.pt"):
         if (run.path / f).exists():

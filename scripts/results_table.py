@@ -45,10 +45,10 @@ def table() -> str:
                        for m in json.loads((run.path / "ensemble.json").read_text())["members"]]
             epochs = "+".join(str(m.eval["epochs"]) for m in members)
             minutes = sum(m.eval["train_time_s"] for m in members) / 60
+        params = f"{ev['params']:,}" + ("" if run.has_weights else " (no weights shipped)")
         rows.append(f"| {run.name} | {model} | {loss} | {info.report if info else 'ours'} | {_pct(reported)} | "
                     f"{ev['test_accuracy']:.2f}% | {delta} | {_pct(REPORTED_VAL.get((model, loss)))} | "
-                    f"{_pct(ev.get('best_val_acc'))} | {ev['params']:,}{'' if run.has_weights else ' (no weights shipped)'} | "
-                    f"{epochs} | {minutes:.1f} min | "
+                    f"{_pct(ev.get('best_val_acc'))} | {params} | {epochs} | {minutes:.1f} min | "
                     f"{ev['device']} |")
     return "\n".join(rows)
 
