@@ -7,8 +7,9 @@ top-1 accuracy on mapped folders and the unsure rate everywhere, for each (pipel
 on the held-out half of the photos and on the other shares. Photos are split into shares by a hash
 of the file name (fashion_core.photo_set): held-out (half), calib and train (a quarter each).
 --fit-threshold picks each model's unsure threshold on the calib share only and stores it in
-the run's calibration.json; fine-tuned runs learn from the train share only; so held-out numbers
-never saw their photos.
+the run's calibration.json; fine-tuned runs learn from the train share, or from train and calib
+with a cross-fitted threshold (scripts/photo_threshold_cv.py); so held-out numbers never saw their
+photos.
 """
 from __future__ import annotations
 
@@ -21,15 +22,12 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fashion_core.calibration import calibrate, decide, load_calibration, set_threshold  # noqa: E402
+from fashion_core.calibration import calibrate, decide, load_calibration, pick_threshold, set_threshold  # noqa: E402
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
 from fashion_core.predict import probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
-
-MAX_MAPPED_UNSURE = 0.12  # threshold rule: most unmapped caught while at most this many mapped unsure
-
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """(N, 28, 28) ours, (N, 28, 28) naive, and which photos could be read."""
@@ -42,20 +40,6 @@ def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray,
             continue
         ours.append(prepare(img).image28), base.append(naive(img)), ok.append(True)
     return np.stack(ours), np.stack(base), ok
-
-
-def pick_threshold(conf: np.ndarray, folders: list[str]) -> float:
-    """The threshold catching the most unmapped photos with at most MAX_MAPPED_UNSURE of mapped unsure."""
-    mapped = np.array([f in MAPPING for f in folders])
-    best, best_score = 0.0, -1.0
-    for t in np.round(np.arange(0.20, 0.96, 0.01), 2):
-        unsure = conf < t
-        if unsure[mapped].mean() > MAX_MAPPED_UNSURE:
-            break
-        score = unsure[~mapped].mean() if (~mapped).any() else 0.0
-        if score >= best_score:
-            best, best_score = float(t), score
-    return best
 
 
 def summarise(folders: list[str], preds: np.ndarray, unsure: np.ndarray, keep: np.ndarray) -> dict:
@@ -129,11 +113,15 @@ def main(argv: list[str] | None = None) -> int:
         model = load_model(run)
         for pipe, images in (("naive", base), ("ours", ours)):
             probs = probabilities(model, images, run.config.tta_flip)
-            if args.fit_threshold and pipe == "ours":
+            learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_shares.split(",")
+            if args.fit_threshold and pipe == "ours" and learned_calib:
+                print(f"{key}: learned from the calib share, so its threshold is not fitted there "
+                      f"(scripts/photo_threshold_cv.py cross-fits one)")
+            elif args.fit_threshold and pipe == "ours":
                 cal = load_calibration(run)
                 conf = np.array([decide(p, cal)["confidence"] for p in probs])
                 sel = (shares == "calib") & ok
-                t = pick_threshold(conf[sel], [f for f, s in zip(folders, sel) if s])
+                t = pick_threshold(conf[sel], np.array([f in MAPPING for f in folders])[sel])
                 set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
                                       f"({sel.sum()} photos) of {args.photo_dir.name}")
                 print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
@@ -143,8 +131,9 @@ def main(argv: list[str] | None = None) -> int:
                                         np.array([a["unsure"] for a in answers]))
     order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
     for title, keep in (("held-out half (never used for any choice)", (shares == "held-out") & ok),
-                        ("calib share (unsure thresholds chosen here)", (shares == "calib") & ok),
-                        ("train share (the tuned run learned from these)", (shares == "train") & ok)):
+                        ("calib share (unsure thresholds chosen here, unless a run learned from it)",
+                         (shares == "calib") & ok),
+                        ("train share (fine-tuned runs learned from these)", (shares == "train") & ok)):
         print_table(title, {s: summarise(folders, *systems[s], keep) for s in order})
     print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
           "under the run's threshold. Classes:", ", ".join(CLASSES))

@@ -21,6 +21,9 @@ CALIBRATION_FILE = "calibration.json"
 # Shipped runs store one chosen on the dev photos' calib share (benchmarks/photo_accuracy.py
 # --fit-threshold; see each run's calibration.json), never on the photos numbers are reported on.
 DEFAULT_THRESHOLD = 0.55
+# threshold rule on labelled photos: catch the most photos with no class while at most this share
+# of photos with a class are unsure
+MAX_MAPPED_UNSURE = 0.12
 TORN_MASS = 0.8  # torn_between: the fewest top classes holding this much calibrated probability
 TORN_MAX = 3
 
@@ -141,6 +144,21 @@ def set_threshold(run: Run | str | Path, threshold: float, source: str) -> None:
                                                     "threshold_source": source})
 
 
+def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
+    """The unsure threshold (0.20..0.95, steps of 0.01) that flags the most unmapped photos (mapped
+    False) while at most MAX_MAPPED_UNSURE of the mapped ones fall under it; conf is calibrated."""
+    conf, mapped = np.asarray(conf, dtype=np.float64), np.asarray(mapped, dtype=bool)
+    best, best_score = 0.0, -1.0
+    for t in np.round(np.arange(0.20, 0.96, 0.01), 2):
+        unsure = conf < t
+        if mapped.any() and unsure[mapped].mean() > MAX_MAPPED_UNSURE:
+            break
+        score = unsure[~mapped].mean() if (~mapped).any() else 0.0
+        if score >= best_score:
+            best, best_score = float(t), score
+    return best
+
+
 def load_calibration(run: Run | str | Path | None) -> Calibration:
     """The run's stored calibration, or T = 1 and the default threshold when it has none."""
     if run is None:
@@ -206,4 +224,5 @@ if __name__ == "__main__":
 
 
 __all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
-           "calibration_for", "set_threshold", "load_calibration", "calibrated", "decide", "describe"]
+           "calibration_for", "pick_threshold", "set_threshold", "load_calibration", "calibrated", "decide",
+           "describe"]

@@ -63,7 +63,8 @@ class TrainConfig:
     train_subset: int = 0  # use only the first N training images (0 = all), for quick runs
     # fine-tuning
     init_from: str = ""  # a run directory: start from its best weights (same model)
-    photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); their 'train' share joins each batch
+    photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); the photo_shares join each batch
+    photo_shares: str = "train"  # which shares train: 'train', 'calib' or 'train,calib' (never 'held-out')
     photo_batch: int = 16  # photos added to every batch when photo_dir is set
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
     partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
@@ -127,6 +128,9 @@ class TrainConfig:
             root = Path(self.photo_dir)
             need(root.is_dir() and any((root / f).is_dir() for f in (*MAPPING, *UNMAPPED)), "photo_dir",
                  f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
+        shares = self.photo_shares.split(",") if isinstance(self.photo_shares, str) else []
+        need(bool(shares) and set(shares) <= {"train", "calib"} and len(set(shares)) == len(shares), "photo_shares",
+             "must be 'train', 'calib' or 'train,calib': the held-out share only ever measures")
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
         need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")

@@ -2,7 +2,9 @@
 
 Each photo falls in one fixed share, by a hash of its file name (not its content or folder):
     held-out  half of them: only ever measured (benchmarks/photo_accuracy.py), never chosen on
-    calib     a quarter: unsure thresholds are picked here
+    calib     a quarter: unsure thresholds are picked here, unless a run trains on it too
+              (TrainConfig.photo_shares); then its threshold comes from 2-fold cross-fitting
+              over train and calib (scripts/photo_threshold_cv.py)
     train     a quarter: fine-tuning may learn from these (TrainConfig.photo_dir)
 so a number reported on the held-out share never saw its photos.
 """
@@ -44,14 +46,16 @@ def target_sets(folders: list[str]) -> torch.Tensor:
     return sets
 
 
-def load_photo_set(photo_dir: str | Path, which: str = "train") -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The share's photos through the photo pipeline: uint8 (N, 28, 28), target sets (N, 10), folders.
-    Unreadable files are left out."""
+def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train",
+                   ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """The photos of one share (or of several) through the photo pipeline: uint8 (N, 28, 28), target
+    sets (N, 10), folders. Unreadable files are left out."""
+    which = [which] if isinstance(which, str) else list(which)
     from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
 
     images, folders = [], []
     for folder, path in collect(photo_dir):
-        if share(path) != which:
+        if share(path) not in which:
             continue
         try:
             images.append(prepare(load_image(path)).image28)
@@ -59,7 +63,7 @@ def load_photo_set(photo_dir: str | Path, which: str = "train") -> tuple[torch.T
             continue
         folders.append(folder)
     if not images:
-        raise ValueError(f"photo_dir: no readable photos of the {which!r} share in {photo_dir}")
+        raise ValueError(f"photo_dir: no readable photos of the {' or '.join(which)} share in {photo_dir}")
     return torch.from_numpy(np.stack(images)), target_sets(folders), folders
 
 

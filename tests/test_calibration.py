@@ -75,3 +75,16 @@ def test_calibration_for_falls_back_without_data_and_fits_lazily_with_it(tiny_ru
     assert (run_dir / "calibration.json").exists() and "fitted" in cal.source
     flat = decide(np.full(10, 0.1), cal)
     assert flat["unsure"] and len(flat["torn_between"]) >= 2 and set(flat["torn_between"]) <= set(CLASSES)
+
+
+def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_ones_unsure():
+    from fashion_core.calibration import MAX_MAPPED_UNSURE, pick_threshold
+
+    rng = np.random.default_rng(0)
+    mapped_conf, unmapped_conf = rng.uniform(0.5, 1.0, 100), rng.uniform(0.2, 0.7, 30)
+    conf = np.concatenate([mapped_conf, unmapped_conf])
+    mapped = np.arange(130) < 100
+    t = pick_threshold(conf, mapped)
+    assert (mapped_conf < t).mean() <= MAX_MAPPED_UNSURE < (mapped_conf < t + 0.01).mean()
+    assert (unmapped_conf < t).mean() > 0.6
+    assert pick_threshold(np.array([0.3, 0.9]), np.array([True, True])) == 0.3  # no photo unsure below 0.3

@@ -43,15 +43,15 @@ def _names(which: str, n: int) -> list[str]:
     return list(itertools.islice((f"p{i}.png" for i in itertools.count() if share(f"p{i}.png") == which), n))
 
 
-def _photo_dir(root, n: int = 6):
-    """t-shirt, shoes and hat folders of drawn garments on a light wall; train-share names plus one
-    held-out file that must never be loaded for training."""
+def _photo_dir(root, n: int = 6, calib: int = 0):
+    """t-shirt, shoes and hat folders of drawn garments on a light wall; n train-share and `calib`
+    calib-share names plus one held-out file that must never be loaded for training."""
     rng = np.random.default_rng(0)
     shapes = {"t-shirt": TSHIRT, "shoes": SHOE, "hat": [(0.2, 0.0), (0.8, 0.0), (0.85, 0.6), (1.0, 0.7),
                                                           (1.0, 1.0), (0.0, 1.0), (0.0, 0.7), (0.15, 0.6)]}
     for folder, outline in shapes.items():
         (root / folder).mkdir(parents=True)
-        for name in _names("train", n) + _names("held-out", 1):
+        for name in _names("train", n) + _names("calib", calib) + _names("held-out", 1):
             x0, y0 = rng.integers(10, 40, 2)
             wall = np.full((180, 160, 3), 215, np.uint8) + rng.integers(0, 12, (180, 160, 3), dtype=np.uint8)
             wall[draw(outline, (x0, y0, x0 + 100, y0 + 120), (160, 180))] = (50, 40, 90)
@@ -70,6 +70,44 @@ def test_only_the_train_share_is_loaded_and_each_photo_gets_its_classes(tmp_path
     assert sets[[f == "shoes" for f in folders]].sum(1).tolist() == [3, 3, 3]
     with pytest.raises(ValueError, match="photo_dir"):
         load_photo_set(tmp_path / "photos" / "hat", "train")  # no garment folders in there
+
+
+def test_a_run_may_learn_from_the_calib_share_too_but_never_from_the_held_out_one(tmp_path):
+    root = _photo_dir(tmp_path / "photos", n=3, calib=2)
+    assert len(load_photo_set(root, "calib")[2]) == 6
+    images, _, folders = load_photo_set(root, ["train", "calib"])
+    assert images.shape == (15, 28, 28) and folders.count("hat") == 5
+    assert TrainConfig(photo_dir=str(root), photo_shares="train,calib").validate()
+    for bad in ("held-out", "train,held-out", "", "train,train"):
+        with pytest.raises(ValueError, match="^photo_shares:.*held-out share only ever measures"):
+            TrainConfig(photo_dir=str(root), photo_shares=bad).validate()
+
+
+def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(tmp_path, fake_root, tiny_run,
+                                                                                 monkeypatch):
+    import importlib.util
+    import json
+
+    from fashion_core.runs import CHECKPOINT_DIR
+
+    spec = importlib.util.spec_from_file_location("cv", CHECKPOINT_DIR.parent / "scripts" / "photo_threshold_cv.py")
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    photos = _photo_dir(tmp_path / "photos", n=3, calib=3)
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
+                                  photo_shares="train,calib")
+    run = train(cfg, tmp_path / "both", data_root=fake_root)
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
+    folds = {learn: json.loads((tmp_path / "cv" / f"both_on_{learn}" / "config.json").read_text())
+             for learn in ("train", "calib")}
+    assert {learn: c["photo_shares"] for learn, c in folds.items()} == {"train": "train", "calib": "calib"}
+    cal = json.loads((run.path / "calibration.json").read_text())
+    assert "cross-fitted" in cal["threshold_source"] and "on the calib share (9 photos)" in cal["threshold_source"]
+    assert 0.2 <= cal["threshold"] <= 0.95 and cal["temperature"] > 0
+    before = (tiny_run.path / "calibration.json").read_bytes()
+    assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
+    assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
 
 
 def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path, tiny_run):
