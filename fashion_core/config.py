@@ -67,6 +67,7 @@ class TrainConfig:
     photo_shares: str = "train"  # which shares train: 'train', 'calib' or 'train,calib' (never 'held-out')
     photo_batch: int = 16  # photos added to every batch when photo_dir is set
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
+    photo_target: str = "any"  # shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them
     partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
     seed: int = 0
     device: str = "auto"  # auto, cpu or cuda
@@ -134,6 +135,7 @@ class TrainConfig:
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
         need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")
+        need(self.photo_target in ("any", "top"), "photo_target", "must be 'any' or 'top'")
         need(isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",
              "must be an integer 0..1024")
         need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",

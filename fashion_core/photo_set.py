@@ -67,14 +67,18 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train",
     return torch.from_numpy(np.stack(images)), target_sets(folders), folders
 
 
-def photo_loss(logits: torch.Tensor, sets: torch.Tensor, outlier_weight: float) -> torch.Tensor:
-    """Mapped photo: -log P(any correct class). Unmapped photo: cross-entropy to the uniform
-    distribution (outlier exposure), so the model learns to spread its belief on such garments."""
+def photo_loss(logits: torch.Tensor, sets: torch.Tensor, outlier_weight: float, target: str = "any",
+               ) -> torch.Tensor:
+    """Mapped photo: -log P(any correct class) (target 'any'), or -log P(its likeliest correct class)
+    (target 'top': a shoe photo learns to commit to one of Sandal, Sneaker, Ankle boot, as "unsure"
+    reads the top class's probability). Unmapped photo: cross-entropy to the uniform distribution
+    (outlier exposure), so the model learns to spread its belief on such garments."""
     logp = logits.float().log_softmax(1)
     mapped = sets.any(1)
     loss = logits.new_zeros((), dtype=torch.float32)
     if mapped.any():
-        loss = loss - logp[mapped].masked_fill(~sets[mapped], float("-inf")).logsumexp(1).sum()
+        allowed = logp[mapped].masked_fill(~sets[mapped], float("-inf"))
+        loss = loss - (allowed.amax(1) if target == "top" else allowed.logsumexp(1)).sum()
     if (~mapped).any():
         loss = loss - outlier_weight * logp[~mapped].mean(1).sum()
     return loss / len(logits)

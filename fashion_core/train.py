@@ -202,7 +202,8 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
                 logits = model(x)
                 loss = loss_fn(logits[:len(y)].float(), y)
                 if extra:
-                    loss = loss + photo_loss(logits[len(y):], torch.cat(sets), cfg.outlier_weight)
+                    loss = loss + photo_loss(logits[len(y):], torch.cat(sets), cfg.outlier_weight,
+                                             cfg.photo_target)
                     logits = logits[:len(y)]
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -20,12 +20,13 @@ GROUPS = {
                  "decay_steps", "plateau_patience", "plateau_factor", "warmup_frac"],
     "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "ema_decay", "tta_flip"],
     "Data split": ["val_split", "val_fraction", "val_count", "train_subset", "seed"],
-    "Fine-tune": ["init_from", "photo_dir", "photo_shares", "photo_batch", "outlier_weight", "partial_outliers"],
+    "Fine-tune": ["init_from", "photo_dir", "photo_shares", "photo_batch", "outlier_weight", "photo_target",
+                  "partial_outliers"],
     "Device": ["device", "note"],
 }
 CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
            "init": INITS, "val_split": VAL_SPLITS, "device": ("auto", "cpu", "cuda"),
-           "photo_shares": ("train", "calib", "train,calib")}
+           "photo_shares": ("train", "calib", "train,calib"), "photo_target": ("any", "top")}
 JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
 
 
@@ -71,8 +72,11 @@ def config_form() -> TrainConfig | None:
                            "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class). "
                            "**photo_shares**: which quarter of them joins each batch, *train* or *calib* or both; "
                            "the held-out half never does, so it stays a fair test (a run that learns from *calib* "
-                           "gets its unsure threshold from `scripts/photo_threshold_cv.py`). **outlier_weight**: how hard photos with no class are pushed towards "
-                           "\"unsure\". **partial_outliers**: training garments cut to their top or bottom part and "
+                           "gets its unsure threshold from `scripts/photo_threshold_cv.py`). "
+                           "**outlier_weight**: how hard photos with no class are pushed towards \"unsure\". "
+                           "**photo_target**: a shoe photo counts as right for any of Sandal, Sneaker, Ankle boot "
+                           "(*any*), or learns to commit to its likeliest one (*top*). "
+                           "**partial_outliers**: training garments cut to their top or bottom part and "
                            "re-framed (trousers to shorts, a dress to a skirt), pushed towards \"unsure\" too; "
                            "no photos needed.")
     with tabs[-1]:

@@ -51,7 +51,7 @@ PLAN: dict[str, tuple[str, dict]] = {
     "r001_cnn5": ("report001", dict(model="cnn5", epochs=8)),
     "r002_cnn1_mlp": ("report002", dict(model="cnn1_mlp", epochs=15)),
     "r004_alexnet_like": ("report004", dict(model="alexnet_like", epochs=6)),
-    "r003_simple_model_2": ("report003", dict(model="simple_model_2", epochs=20, early_stop_patience=5)),
+    "r003_simple_model_2": ("report003", dict(model="simple_model_2", epochs=40, early_stop_patience=5)),
     "r003_inception": ("report003", dict(model="inception", epochs=20)),
     # ~1 GFLOP per training image: about 8 minutes an epoch on 2 cores, so 2 epochs each
     "r003_resnet": ("report003", dict(model="resnet", epochs=2)),

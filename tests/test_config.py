@@ -11,7 +11,7 @@ from fashion_core.config import RECIPES, TrainConfig, recipe
     ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("focal_gamma", -1.0),
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
     ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
-    ("partial_outliers", 2.5),
+    ("partial_outliers", 2.5), ("photo_target", "all"), ("photo_shares", "held-out"),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}:"):

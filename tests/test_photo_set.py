@@ -37,6 +37,11 @@ def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garme
     flat = torch.zeros(1, 10)
     assert photo_loss(flat, sets[2:3], 1.0) < photo_loss(sure_sneaker, sets[2:3], 1.0)  # unsure on a hat wins
     assert photo_loss(flat, sets[2:3], 1.0) == pytest.approx(np.log(10), rel=1e-5)
+    torn = torch.full((1, 10), -10.0)
+    torn[0, [5, 7]] = 10.0  # half Sandal, half Sneaker: sure it is a shoe, not which class
+    assert photo_loss(torn, sets[1:2], 0.5) < 1e-3  # 'any' shoe class is right
+    assert photo_loss(torn, sets[1:2], 0.5, "top") == pytest.approx(np.log(2), rel=1e-4)  # 'top' wants one
+    assert photo_loss(sure_sneaker, sets[1:2], 0.5, "top") < 1e-3
 
 
 def _names(which: str, n: int) -> list[str]:
