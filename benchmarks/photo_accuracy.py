@@ -1,6 +1,6 @@
 """Accuracy on real clothing photos: our photo pipeline and models next to the naive baseline.
 
-    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--plain RUN] [--fit-threshold]
+    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--plain RUN] [--tuned RUN] [--fit-threshold]
 
 PHOTO_DIR holds one folder per garment type (../shared/data/README.md). Prints, per folder, the
 top-1 accuracy on mapped folders and the unsure rate everywhere, for each (pipeline, model) pair,
@@ -26,7 +26,7 @@ from fashion_core.calibration import calibrate, decide, load_calibration, pick_t
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
-from fashion_core.predict import probabilities  # noqa: E402
+from fashion_core.predict import default_run, probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
@@ -85,8 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("photo_dir", type=Path)
     ap.add_argument("--model", default=str(CHECKPOINT_DIR / "photo_flagship"), help="photo-robust run")
     ap.add_argument("--plain", default=str(CHECKPOINT_DIR / "flagship"), help="plain run, same recipe")
-    ap.add_argument("--tuned", default=str(CHECKPOINT_DIR / "photo_tuned"),
-                    help="run fine-tuned on the train share of the photos (skipped when absent)")
+    ap.add_argument("--tuned", default=None,
+                    help="run fine-tuned on the photos (default: the one predict and the app use; skipped when absent)")
     ap.add_argument("--fit-threshold", action="store_true",
                     help="choose each run's unsure threshold on the calib share and store it")
     args = ap.parse_args(argv)
@@ -102,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     ok = np.array(ok)
     print(f"{len(photos)} photos ({(~ok).sum()} unreadable), prepared in {time.perf_counter() - t0:.0f}s")
 
-    runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(Path(args.tuned))}
+    tuned = Path(args.tuned) if args.tuned else default_run().path
+    runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(tuned)}
     systems: dict[str, dict] = {}
     for key, run in runs.items():
         if not (run.path / "config.json").exists():
