@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
         if not (run.path / "calibration.json").exists():
             calibrate(run)
         model = load_model(run)
+        learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_shares.split(",")
         for pipe, images in (("naive", base), ("ours", ours)):
             probs = probabilities(model, images, run.config.tta_flip)
-            learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_shares.split(",")
             if args.fit_threshold and pipe == "ours" and learned_calib:
                 print(f"{key}: learned from the calib share, so its threshold is not fitted there "
                       f"(scripts/photo_threshold_cv.py cross-fits one)")

@@ -19,7 +19,8 @@ from fashion_core.runs import Run, atomic_write_json, load_model, read_json
 CALIBRATION_FILE = "calibration.json"
 # Calibrated confidence under which a photo is reported as unsure, for runs without their own.
 # Shipped runs store one chosen on the dev photos' calib share (benchmarks/photo_accuracy.py
-# --fit-threshold; see each run's calibration.json), never on the photos numbers are reported on.
+# --fit-threshold), or cross-fitted over the calib and train shares when the run learned from both
+# (scripts/photo_threshold_cv.py); each run's calibration.json says which. Never on the held-out share.
 DEFAULT_THRESHOLD = 0.55
 # threshold rule on labelled photos: catch the most photos with no class while at most this share
 # of photos with a class are unsure

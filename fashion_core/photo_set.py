@@ -50,9 +50,9 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train",
                    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The photos of one share (or of several) through the photo pipeline: uint8 (N, 28, 28), target
     sets (N, 10), folders. Unreadable files are left out."""
-    which = [which] if isinstance(which, str) else list(which)
     from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
 
+    which = [which] if isinstance(which, str) else list(which)
     images, folders = [], []
     for folder, path in collect(photo_dir):
         if share(path) not in which:

@@ -4,8 +4,8 @@
 
 Such a run has no photos left to choose its threshold on (the held-out share only ever measures).
 So its recipe is trained twice more, each time on one share only (CV_DIR/NAME_on_train and
-CV_DIR/NAME_on_calib; finished folds are reused); each fold's threshold is picked on the share it did not
-learn from (fashion_core.calibration.pick_threshold) and their mean goes into RUN's
+CV_DIR/NAME_on_calib; finished folds are reused); each fold's threshold is picked on the share it
+did not learn from (fashion_core.calibration.pick_threshold) and their mean goes into RUN's
 calibration.json, with both fold thresholds named in its threshold_source.
 """
 from __future__ import annotations
