@@ -19,8 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fashion_core.calibration import calibrate, decide, load_calibration, pick_threshold, set_threshold  # noqa: E402
-from fashion_core.photo import ImageError, load_image, prepare  # noqa: E402
-from fashion_core.photo_set import MAPPING, collect, share  # noqa: E402
+from fashion_core.photo_set import load_photo_set  # noqa: E402
 from fashion_core.predict import probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 from fashion_core.train import train  # noqa: E402
@@ -38,18 +37,10 @@ def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> tuple
     if not (fold.path / "calibration.json").exists():
         calibrate(fold)
     cal = load_calibration(fold)
-    images, mapped = [], []
-    for folder, path in collect(photo_dir):
-        if share(path) != FOLDS[learn]:
-            continue
-        try:
-            images.append(prepare(load_image(path)).image28)
-        except ImageError:
-            continue
-        mapped.append(folder in MAPPING)
-    probs = probabilities(load_model(fold), np.stack(images), fold.config.tta_flip)
+    images, sets, _ = load_photo_set(photo_dir, FOLDS[learn])
+    probs = probabilities(load_model(fold), images.numpy(), fold.config.tta_flip)
     conf = np.array([decide(p, cal)["confidence"] for p in probs])
-    return pick_threshold(conf, np.array(mapped)), len(images)
+    return pick_threshold(conf, sets.any(1).numpy()), len(images)
 
 
 def main(argv: list[str] | None = None) -> int:
