@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run.path / "calibration.json").exists():
             calibrate(run)
         model = load_model(run)
-        learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_shares.split(",")
+        learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_share_names
         for pipe, images in (("naive", base), ("ours", ours)):
             probs = probabilities(model, images, run.config.tta_flip)
             if args.fit_threshold and pipe == "ours" and learned_calib:

@@ -129,7 +129,7 @@ class TrainConfig:
             root = Path(self.photo_dir)
             need(root.is_dir() and any((root / f).is_dir() for f in (*MAPPING, *UNMAPPED)), "photo_dir",
                  f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
-        shares = self.photo_shares.split(",") if isinstance(self.photo_shares, str) else []
+        shares = self.photo_share_names
         need(bool(shares) and set(shares) <= {"train", "calib"} and len(set(shares)) == len(shares), "photo_shares",
              "must be 'train', 'calib' or 'train,calib': the held-out share only ever measures")
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
@@ -178,6 +178,11 @@ class TrainConfig:
         if "class_weights" in d:
             d["class_weights"] = tuple(float(w) for w in d["class_weights"])
         return cls(**d)
+
+    @property
+    def photo_share_names(self) -> tuple[str, ...]:
+        """photo_shares as names: 'train,calib' -> ('train', 'calib')."""
+        return tuple(self.photo_shares.split(",")) if isinstance(self.photo_shares, str) else ()
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)

@@ -55,9 +55,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {run.path} is not a finished run", file=sys.stderr)
         return 2
     photo_dir = args.photos or Path(run.config.photo_dir)
-    if sorted(run.config.photo_shares.split(",")) != ["calib", "train"] or not photo_dir.is_dir():
+    if not run.config.photo_dir or set(run.config.photo_share_names) != set(FOLDS):
         print(f"error: {run.path} did not learn from both the train and calib shares of a photo folder; "
               "benchmarks/photo_accuracy.py --fit-threshold picks its threshold on the calib share", file=sys.stderr)
+        return 2
+    if not photo_dir.is_dir():
+        print(f"error: no photo folder at {photo_dir}; pass --photos", file=sys.stderr)
         return 2
     picked = {learn: fold_threshold(run, photo_dir, learn, args.cv_dir) for learn in FOLDS}
     t = float(np.mean([t for t, _ in picked.values()]))
