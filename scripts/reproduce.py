@@ -9,6 +9,7 @@ exactly the file that ships.
 """
 from __future__ import annotations
 
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -17,7 +18,7 @@ import torch
 
 from fashion_core.config import RECIPES, recipe
 from fashion_core.ensemble import create_ensemble
-from fashion_core.runs import CHECKPOINT_DIR, Run, load_checkpoint, save_checkpoint
+from fashion_core.runs import CHECKPOINT_DIR, Run, atomic_write_json, load_checkpoint, save_checkpoint
 from fashion_core.train import train, write_eval
 
 
@@ -83,7 +84,9 @@ def compact(run: Run) -> None:
     fp32_acc = run.eval["test_accuracy"]
     half = {k: v.half() if v.is_floating_point() else v for k, v in (ck.get("ema") or ck["model"]).items()}
     save_checkpoint(run.path / "best.pt", {"model": half, "ema": None, "epoch": ck["epoch"]})
-    (run.path / "last.pt").unlink(missing_ok=True)
+    if (run.path / "last.pt").exists():  # the full training state stays, unshipped, so the run can go on
+        (UNSHIPPED / run.name).mkdir(parents=True, exist_ok=True)
+        (run.path / "last.pt").replace(UNSHIPPED / run.name / "last.pt")
     write_eval(run, device=torch.device("cpu"))
     if abs(run.eval["test_accuracy"] - fp32_acc) > 0.05:
         print(f"{run.name}: fp16 moved test accuracy {fp32_acc:.2f} -> {run.eval['test_accuracy']:.2f}; "
@@ -95,10 +98,11 @@ def compact(run: Run) -> None:
 # runs whose weights alone (fp16: 47 and 56 MB) would break the 60 MB budget of checkpoints/: they ship
 # their config, metrics and evaluation (Compare and the table use those); the weights go to runs/unshipped/
 EVALUATION_ONLY = {"r001_resnet50", "r001_convnext_tiny"}
+UNSHIPPED = CHECKPOINT_DIR.parent / "runs" / "unshipped"  # git-ignored
 
 
 def set_weights_aside(run: Run) -> None:
-    aside = CHECKPOINT_DIR.parent / "runs" / "unshipped" / run.name
+    aside = UNSHIPPED / run.name
     aside.mkdir(parents=True, exist_ok=True)
     for f in ("best.pt", "last.pt"):
         if (run.path / f).exists():
@@ -121,15 +125,43 @@ def ensemble() -> None:
     print(f"ensemble of {[m.name for m in members]}: test {run.eval['test_accuracy']:.2f}%", flush=True)
 
 
+# schedules that do not stretch with the number of epochs: a run on one of them, given more epochs,
+# goes on exactly as if it had been planned that long from the start
+OPEN_ENDED = {"none", "exponential", "plateau"}
+
+
+def extend(run: Run, epochs: int | None) -> bool:
+    """Put a finished run back in training when PLAN now gives it more epochs than it had.
+
+    Possible only while its full training state (last.pt, kept in runs/unshipped/ when it was
+    compacted) is here and its schedule is open-ended; otherwise say what to do instead."""
+    cfg = run.config
+    if not epochs or epochs <= cfg.epochs:
+        return False
+    state = UNSHIPPED / run.name / "last.pt"
+    why = ("its schedule stretches with the epochs" if cfg.schedule not in OPEN_ENDED else
+           "its training state is not in runs/unshipped/" if not state.exists() else
+           "early stopping ended it" if load_checkpoint(state)["stale_epochs"] >= (cfg.early_stop_patience or 10**9)
+           else "")
+    if why:
+        print(f"{run.name}: PLAN gives {epochs} epochs, it has {cfg.epochs}, but {why}; "
+              f"move {run.path} aside to train it again from the start", flush=True)
+        return False
+    shutil.copyfile(state, run.path / "last.pt")
+    atomic_write_json(run.path / "config.json", cfg.replace(epochs=epochs).to_dict())
+    print(f"{run.name}: going on from epoch {cfg.epochs} to {epochs}", flush=True)
+    return True
+
+
 def main(names: list[str]) -> None:
     for name in names or list(PLAN):
         if name == "ensemble":
             ensemble()
             continue
         run = Run(CHECKPOINT_DIR / name)
-        if run.eval and not (run.path / "last.pt").exists():
-            continue
         rec, overrides = PLAN[name]
+        if run.eval and not (run.path / "last.pt").exists() and not extend(run, overrides.get("epochs")):
+            continue
         capped = overrides.get("epochs", 10**9) < RECIPES[rec].get("epochs", 10**9)
         note = (f"reproduction of report {rec[-3:]}" + (", epochs capped for a 2-core CPU" if capped else "")
                 if rec != "flagship" else

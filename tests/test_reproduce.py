@@ -1,0 +1,43 @@
+"""scripts/reproduce.py: finished runs keep their training state aside and can be given more epochs."""
+from __future__ import annotations
+
+import importlib.util
+import json
+
+from fashion_core.runs import CHECKPOINT_DIR, Run
+
+
+def _reproduce(tmp_path, monkeypatch, fake_root, plan):
+    spec = importlib.util.spec_from_file_location("reproduce", CHECKPOINT_DIR.parent / "scripts" / "reproduce.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    monkeypatch.setattr(mod, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(mod, "UNSHIPPED", tmp_path / "runs" / "unshipped")
+    monkeypatch.setattr(mod, "PLAN", plan)
+    return mod
+
+
+def _plan(epochs: int, schedule: str = "none") -> tuple[str, dict]:
+    return ("report002", dict(model="cnn2_mlp", epochs=epochs, batch_size=32, early_stop_patience=0, schedule=schedule))
+
+
+def test_a_finished_run_given_more_epochs_goes_on_from_where_it_stopped(tmp_path, monkeypatch, fake_root, capsys):
+    plan = {"tiny": _plan(1), "cyc": _plan(1, "onecycle")}
+    mod = _reproduce(tmp_path, monkeypatch, fake_root, plan)
+    mod.main(["tiny", "cyc"])
+    tiny, cyc = Run(tmp_path / "checkpoints" / "tiny"), Run(tmp_path / "checkpoints" / "cyc")
+    first = tiny.metrics[0]
+    # what ships is the fp16 best.pt; the full training state waits outside checkpoints/
+    assert not (tiny.path / "last.pt").exists() and (tmp_path / "runs" / "unshipped" / "tiny" / "last.pt").exists()
+    assert tiny.eval["epochs"] == 1
+
+    plan.update(tiny=_plan(3), cyc=_plan(3, "onecycle"))
+    mod.main(["tiny", "cyc"])
+    tiny, cyc = Run(tiny.path), Run(cyc.path)
+    assert tiny.config.epochs == 3 and tiny.eval["epochs"] == 3 and [m["epoch"] for m in tiny.metrics] == [1, 2, 3]
+    assert tiny.metrics[0] == first  # epoch 1 was not trained again
+    assert json.loads((tiny.path / "eval.json").read_text())["train_time_s"] > first["time_s"]
+    # a one-cycle schedule would have been a different run with 3 epochs: it is left as it was
+    assert cyc.config.epochs == 1 and len(cyc.metrics) == 1
+    assert "cyc: PLAN gives 3 epochs, it has 1, but its schedule stretches with the epochs" in capsys.readouterr().out
