@@ -148,6 +148,8 @@ def extend(run: Run, epochs: int | None) -> bool:
               f"move {run.path} aside to train it again from the start", flush=True)
         return False
     shutil.copyfile(state, run.path / "last.pt")
+    if not (run.path / "best.pt").exists():  # an evaluation-only run: its best epoch so far is aside too
+        shutil.copyfile(UNSHIPPED / run.name / "best.pt", run.path / "best.pt")
     atomic_write_json(run.path / "config.json", cfg.replace(epochs=epochs).to_dict())
     print(f"{run.name}: going on from epoch {cfg.epochs} to {epochs}", flush=True)
     return True

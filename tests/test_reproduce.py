@@ -23,21 +23,25 @@ def _plan(epochs: int, schedule: str = "none") -> tuple[str, dict]:
 
 
 def test_a_finished_run_given_more_epochs_goes_on_from_where_it_stopped(tmp_path, monkeypatch, fake_root, capsys):
-    plan = {"tiny": _plan(1), "cyc": _plan(1, "onecycle")}
+    plan = {"tiny": _plan(1), "cyc": _plan(1, "onecycle"), "big": _plan(1)}
     mod = _reproduce(tmp_path, monkeypatch, fake_root, plan)
-    mod.main(["tiny", "cyc"])
+    monkeypatch.setattr(mod, "EVALUATION_ONLY", {"big"})  # ships its evaluation, not its weights
+    mod.main(["tiny", "cyc", "big"])
     tiny, cyc = Run(tmp_path / "checkpoints" / "tiny"), Run(tmp_path / "checkpoints" / "cyc")
     first = tiny.metrics[0]
     # what ships is the fp16 best.pt; the full training state waits outside checkpoints/
     assert not (tiny.path / "last.pt").exists() and (tmp_path / "runs" / "unshipped" / "tiny" / "last.pt").exists()
     assert tiny.eval["epochs"] == 1
 
-    plan.update(tiny=_plan(3), cyc=_plan(3, "onecycle"))
-    mod.main(["tiny", "cyc"])
+    plan.update(tiny=_plan(3), cyc=_plan(3, "onecycle"), big=_plan(2))
+    mod.main(["tiny", "cyc", "big"])
     tiny, cyc = Run(tiny.path), Run(cyc.path)
     assert tiny.config.epochs == 3 and tiny.eval["epochs"] == 3 and [m["epoch"] for m in tiny.metrics] == [1, 2, 3]
     assert tiny.metrics[0] == first  # epoch 1 was not trained again
     assert json.loads((tiny.path / "eval.json").read_text())["train_time_s"] > first["time_s"]
     # a one-cycle schedule would have been a different run with 3 epochs: it is left as it was
     assert cyc.config.epochs == 1 and len(cyc.metrics) == 1
+    big = Run(tmp_path / "checkpoints" / "big")
+    assert big.eval["epochs"] == 2 and not big.has_weights
+    assert {f.name for f in (tmp_path / "runs" / "unshipped" / "big").iterdir()} == {"best.pt", "last.pt"}
     assert "cyc: PLAN gives 3 epochs, it has 1, but its schedule stretches with the epochs" in capsys.readouterr().out
