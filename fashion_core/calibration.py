@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashion_core.data import CLASSES, FashionData, is_available, load_split, split_indices
+from fashion_core import ensemble
+from fashion_core.data import CLASSES, FashionData, is_available
 from fashion_core.runs import Run, atomic_write_json, load_model, read_json
 
 CALIBRATION_FILE = "calibration.json"
@@ -69,13 +70,11 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
 
 
 def validation_data(run: Run, data_root=None) -> FashionData:
-    """The run's own validation images: the split its training held out (config seed and mode)."""
-    cfg = run.config
-    if cfg.val_split == "none":
+    """The run's own validation images: the split its training held out (config seed and mode);
+    for an ensemble, the images every member held out."""
+    if not ensemble.is_ensemble(run.path) and run.config.val_split == "none":
         raise ValueError(f"{run.name} trained without a validation split; nothing to calibrate on")
-    full = load_split(True, data_root)
-    _, va_idx = split_indices(full.labels, cfg.val_split, cfg.val_fraction, cfg.val_count, cfg.seed)
-    return FashionData(full.images[va_idx], full.labels[va_idx])
+    return ensemble.validation_data([run], data_root)
 
 
 def fit_calibration(run: Run, data_root=None) -> dict:

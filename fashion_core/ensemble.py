@@ -42,18 +42,25 @@ def is_ensemble(path: Path) -> bool:
     return (Path(path) / "ensemble.json").exists()
 
 
+def member_runs(path: Path) -> list[Run]:
+    """The runs an ensemble directory votes with (its ensemble.json paths, relative to its parent)."""
+    base = Path(path).parent
+    return [Run((base / m).resolve()) for m in read_json(Path(path) / "ensemble.json")["members"]]
+
+
 def load_ensemble(path: Path, device: str | torch.device = "cpu") -> SoftVote:
     from fashion_core.runs import load_model  # noqa: PLC0415 (runs imports this module lazily)
 
     spec = read_json(Path(path) / "ensemble.json")
-    base = Path(path).parent
-    runs = [Run((base / m).resolve()) for m in spec["members"]]
+    runs = member_runs(path)
     members = [load_model(r, "best", device) for r in runs]
     return SoftVote(members, spec["weights"], [r.config.tta_flip for r in runs]).to(device).eval()
 
 
 def validation_data(runs: list[Run], data_root=None) -> FashionData:
-    """Images in every member's validation split: none of them trained on these."""
+    """Images in every run's validation split: none of them trained on these. An ensemble among
+    the runs counts as its members."""
+    runs = [m for r in runs for m in (member_runs(r.path) if is_ensemble(r.path) else [r])]
     full = load_split(True, data_root)
     keep = torch.ones(len(full), dtype=torch.bool)
     for run in runs:
@@ -106,4 +113,6 @@ def create_ensemble(path: Path, members: list[Path], weights: list[float] | None
                                          f"with weights {weights}").to_dict())
     run = Run(path)
     write_eval(run, data_root)
+    from fashion_core.calibration import calibrate  # noqa: PLC0415 (calibration imports this module)
+    calibrate(run, data_root)  # its temperature, on the images no member trained on
     return run

@@ -138,6 +138,11 @@ def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny
     model = load_model(ens.path)
     assert isinstance(model, SoftVote) and abs(float(model.weights.sum()) - 1) < 1e-6
     assert len(ens.eval["predictions"]) == 200 and ens.eval["test_accuracy"] >= 50
+    # it ships its temperature, fitted on images its members held out, not on a split of its own
+    # (the default config's), most of which they trained on: that would make it overconfident
+    from fashion_core.calibration import load_calibration, validation_data
+    assert "validation images of ens" in load_calibration(ens).source
+    assert torch.equal(validation_data(ens, fake_root).images, validation_data(a, fake_root).images)
     fixed = create_ensemble(tmp_path / "fixed", [a.path, b.path], weights=[1.0, 0.0], data_root=fake_root)
     assert fixed.eval["test_accuracy"] == a.eval["test_accuracy"]  # all weight on one member = that member
     with pytest.raises(ValueError, match="weights"):
