@@ -5,7 +5,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -81,8 +81,23 @@ class TrainConfig:
             if not ok:
                 raise ValueError(f"{name}: {msg} (got {getattr(self, name)!r})")
 
+        for f in fields(self):  # types first, so the range checks below compare like with like
+            kind = type(f.default) if f.default is not MISSING else None
+            if kind in (int, float, str, bool):
+                value = getattr(self, f.name)
+                ok = (isinstance(value, kind) if kind in (str, bool) else not isinstance(value, bool) and
+                      isinstance(value, (int, float) if kind is float else int))
+                need(ok, f.name, {int: "must be an integer", float: "must be a number",
+                                  str: "must be text", bool: "must be true or false"}[kind])
         need(self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`")
         need(isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict")
+        if self.model_kwargs:  # the model's own constructor knows which keywords it takes
+            from fashion_core.models import create_model  # noqa: PLC0415
+
+            try:
+                create_model(self.model, **self.model_kwargs)
+            except (TypeError, ValueError) as exc:
+                need(False, "model_kwargs", f"{self.model} does not take these ({exc})")
         need(self.init in INITS, "init", f"must be one of {INITS}")
         need(isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs", "must be an integer 1..1000")
         need(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192, "batch_size",

@@ -12,6 +12,9 @@ from fashion_core.config import RECIPES, TrainConfig, recipe
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
     ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
     ("partial_outliers", 2.5), ("photo_target", "all"), ("photo_shares", "held-out"),
+    # wrong types (`--set lr=fast`, a hand-edited config.json) get the same message, not a TypeError
+    ("lr", "fast"), ("epochs", 2.5), ("seed", "1"), ("tta_flip", 1), ("note", 3), ("momentum", None),
+    ("model_kwargs", {"no_such_keyword": 1}),
 ])
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ValueError, match=f"^{field}:"):
