@@ -42,6 +42,21 @@ def test_train_then_evaluate(tmp_path, fake_root):
     assert out.returncode == 0 and json.loads(out.stdout)["test_accuracy"] == result["test_accuracy"]
 
 
+def test_an_interrupted_run_resumes_with_just_its_run_dir(tmp_path, fake_root, tiny_config):
+    from fashion_core.runs import Run
+    from fashion_core.train import train
+
+    calls = iter(range(10**6))
+    run = train(tiny_config, tmp_path / "r", should_stop=lambda: next(calls) >= 20, data_root=fake_root)
+    assert run.status["state"] == "cancelled" and run.eval is None
+    out = cli("train", "--run-dir", str(run.path), "--quiet", env_root=fake_root)  # the hint it printed
+    assert out.returncode == 0, out.stderr
+    run = Run(run.path)
+    assert run.config == tiny_config and run.eval["epochs"] == tiny_config.epochs
+    out = cli("train", "--run-dir", str(run.path), "--epochs", "5", "--quiet", env_root=fake_root)
+    assert out.returncode == 2 and "different config" in out.stderr
+
+
 def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root):
     good = tmp_path / "shirt.png"
     img = np.zeros((60, 40, 3), np.uint8)
