@@ -60,10 +60,10 @@ def _archives(raw: Path) -> bool:
 
 
 def is_available(root: str | os.PathLike | None = None) -> bool:
-    """True when the four files (extracted or .gz) are under root or the writable cache."""
+    """True when the four files (extracted or .gz) are under root: what load_split reads. (A copy
+    in the cache only ever serves a root that still holds the archives.)"""
     raw = data_root(root) / "FashionMNIST" / "raw"
-    cached = CACHE_DIR / "FashionMNIST" / "raw"
-    return _extracted(raw) or _archives(raw) or _extracted(cached)
+    return _extracted(raw) or _archives(raw)
 
 
 def _is_writable(folder: Path) -> bool:
@@ -95,8 +95,11 @@ def load_split(train: bool, root: str | os.PathLike | None = None) -> FashionDat
     try:
         ds = FashionMNIST(str(usable), train=train,
                           download=not _extracted(usable / "FashionMNIST" / "raw"))
-    except (RuntimeError, OSError) as exc:  # torchvision raises RuntimeError when every mirror fails
-        raise DataMissingError(missing_files_message(asked)) from exc
+    except (RuntimeError, OSError, ValueError, AssertionError) as exc:
+        # RuntimeError: every mirror failed; the others: files that are there but damaged
+        damaged = (f"The files in {asked / 'FashionMNIST' / 'raw'} could not be read ({type(exc).__name__}: "
+                   f"{str(exc)[:200]}); they may be damaged. Replace them.\n\n" if is_available(asked) else "")
+        raise DataMissingError(damaged + missing_files_message(asked)) from exc
     return FashionData(ds.data.contiguous(), ds.targets.long())
 
 
@@ -107,7 +110,11 @@ def download(root: str | os.PathLike | None = None,
     Files are md5-checked and written atomically; raises DataMissingError when no mirror answers.
     """
     raw = data_root(root) / "FashionMNIST" / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
+    try:
+        raw.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a read-only or otherwise unusable FASHION_MNIST_ROOT
+        raise DataMissingError(f"cannot create {raw} ({exc.strerror or exc}).\n\n"
+                               + missing_files_message(data_root(root))) from exc
     for i, (name, md5) in enumerate(RAW_FILES):
         dst = raw / name
         if dst.exists() and hashlib.md5(dst.read_bytes()).hexdigest() == md5:

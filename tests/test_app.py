@@ -104,6 +104,16 @@ def test_a_run_shipped_without_weights_is_compared_but_not_offered_for_predictio
     assert not at.exception and len(options) == 1 and options[0].startswith("small")
 
 
+def test_damaged_data_files_are_reported_on_the_page_not_as_a_traceback(empty, monkeypatch):
+    root = write_idx(empty / "data", n_train=50, n_test=20)
+    (root / "FashionMNIST" / "raw" / "t10k-images-idx3-ubyte").write_bytes(b"garbage")
+    for page in ("pages/dataset.py", "pages/predict.py"):
+        at = start(page)
+        assert not at.exception
+        if page == "pages/dataset.py":
+            assert "could not be read" in text_of(at) and "damaged" in text_of(at)
+
+
 def test_download_panel_fills_the_data_and_shows_the_page(empty, monkeypatch):
     seen = []
 

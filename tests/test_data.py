@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import shutil
 import stat
 
 import pytest
@@ -52,6 +53,23 @@ def test_missing_data_names_the_four_files(tmp_path, monkeypatch):
     for name, _ in data.RAW_FILES:
         assert name in msg
     assert str(tmp_path / "empty" / "FashionMNIST" / "raw") in msg
+
+
+def test_damaged_or_unwritable_data_is_a_clear_error(tmp_path, monkeypatch):
+    root = write_idx(tmp_path / "d", n_train=50, n_test=20)
+    images = root / "FashionMNIST" / "raw" / "train-images-idx3-ubyte"
+    for damage in (images.read_bytes()[:1000], b"garbage"):
+        images.write_bytes(damage)
+        with pytest.raises(data.DataMissingError, match="could not be read.*damaged"):
+            data.load_split(True, root)
+    # a copy in the cache serves only a root that still holds the archives: an empty root is not ready
+    monkeypatch.setattr(data, "CACHE_DIR", tmp_path / "cache")
+    shutil.copytree(root / "FashionMNIST", tmp_path / "cache" / "FashionMNIST")
+    assert data.is_available(root) and not data.is_available(tmp_path / "empty")
+    not_a_folder = tmp_path / "notes.txt"  # a root that cannot hold folders (even for root, unlike chmod)
+    not_a_folder.write_text("")
+    with pytest.raises(data.DataMissingError, match="^cannot create"):
+        data.download(not_a_folder)
 
 
 def test_random_split_is_deterministic_and_disjoint():

@@ -30,7 +30,14 @@ def data_ready() -> bool:
 
 
 def split(train: bool) -> fdata.FashionData:
-    return dataset(train, str(fdata.data_root().resolve()))
+    """The official split; when its files cannot be read (gone since the page checked, or corrupt)
+    the page says so and stops, rather than showing a traceback."""
+    try:
+        return dataset(train, str(fdata.data_root().resolve()))
+    except fdata.DataMissingError as exc:
+        st.error("Fashion-MNIST could not be read: its files are missing or damaged.")
+        st.code(str(exc), language="text")
+        st.stop()
 
 
 def data_panel() -> None:
@@ -41,8 +48,10 @@ def data_panel() -> None:
         bar = st.progress(0.0, "Connecting…")
         try:
             fdata.download(root, lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), f"{msg}: {f:.0%}"))
-        except fdata.DataMissingError:
-            st.error("The download failed (no network?). Put the files by hand instead:")
+        except fdata.DataMissingError as exc:
+            first = str(exc).splitlines()[0]
+            st.error(f"The download failed ({first if first.startswith('cannot create') else 'no network?'}). "
+                     "Put the files by hand instead:")
         else:
             st.cache_resource.clear()
             st.rerun()
