@@ -69,6 +69,8 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
         prepared = prepare(load_image(path))
     except ImageError as exc:
         return {"file": str(path), "error": str(exc)}
+    except Exception as exc:  # noqa: BLE001 - an image the pipeline cannot handle must not end the batch
+        return {"file": str(path), "error": f"could not process the image ({type(exc).__name__}: {str(exc)[:160]})"}
     return {"file": str(path), **decide(probabilities(model, prepared.image28, tta_flip)[0], cal)}
 
 

@@ -100,3 +100,18 @@ def test_ensemble_of_runs_with_given_and_bad_weights(tmp_path, tiny_run, fake_ro
     assert res["weights"] == [0.5, 0.5] and res["test_accuracy"] == tiny_run.eval["test_accuracy"]
     bad = cli("ensemble", str(tmp_path / "bad"), str(tiny_run.path), "--weights", "a,b", env_root=fake_root)
     assert bad.returncode == 2 and "weights" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_predict_reports_an_image_the_pipeline_cannot_handle_and_goes_on(tmp_path, tiny_run, monkeypatch):
+    import fashion_core.predict as fpredict
+    from fashion_core.runs import load_model
+
+    photo = tmp_path / "odd.png"
+    Image.fromarray(np.full((30, 30, 3), 128, np.uint8)).save(photo)
+
+    def broken(img):
+        raise ArithmeticError("segmentation blew up")  # stands in for an OpenCV error on a strange image
+
+    monkeypatch.setattr(fpredict, "prepare", broken)
+    out = fpredict.predict_file(load_model(tiny_run.path), photo)
+    assert out == {"file": str(photo), "error": "could not process the image (ArithmeticError: segmentation blew up)"}
