@@ -208,6 +208,16 @@ def _runner_alive(job: Job, st: dict) -> bool:
 
 
 # --- the runner process ------------------------------------------------------------------------
+def record(history: list[dict], point: dict) -> None:
+    """Append a progress point; past HISTORY_POINTS, every other training sample goes, so the live
+    curves keep the whole run (at a coarser step) and every epoch's validation point."""
+    history.append(point)
+    if len(history) > HISTORY_POINTS:
+        samples = [i for i, h in enumerate(history) if h["phase"] == "train"]
+        drop = set(samples[1::2])
+        history[:] = [h for i, h in enumerate(history) if i not in drop]
+
+
 def run_job(job: Job) -> int:
     """Body of the runner process: train the request, record the outcome, start the next job."""
     from fashion_core.train import train  # late: keeps the queue import light for the app
@@ -222,9 +232,8 @@ def run_job(job: Job) -> int:
     def on_progress(p: dict) -> None:
         p = {**p, "time": time.time()}
         if p.get("phase") in ("train", "epoch"):
-            history.append({k: p[k] for k in ("phase", "step", "epoch", "train_loss", "train_acc",
+            record(history, {k: p[k] for k in ("phase", "step", "epoch", "train_loss", "train_acc",
                                                "val_loss", "val_acc", "time") if k in p})
-            del history[:-HISTORY_POINTS]
         final = p.get("phase") in ("epoch", "test", "done", "cancelled")
         if final or p["time"] - last_write[0] >= 0.5:
             last_write[0] = p["time"]

@@ -103,3 +103,15 @@ def test_bad_config_is_refused_before_queueing(queue):
     assert jobs.list_jobs() == []
     with pytest.raises(ValueError, match="concurrency"):
         jobs.set_concurrency(0)
+
+
+def test_live_curves_keep_the_whole_run_and_every_validation_point():
+    history: list[dict] = []
+    for step in range(1, 5001):  # a long run: 5,000 progress samples and 50 epochs
+        jobs.record(history, {"phase": "train", "step": step, "train_loss": 1 / step})
+        if step % 100 == 0:
+            jobs.record(history, {"phase": "epoch", "step": step, "epoch": step // 100, "val_acc": 80.0})
+    assert len(history) <= jobs.HISTORY_POINTS
+    assert [h["epoch"] for h in history if h["phase"] == "epoch"] == list(range(1, 51))
+    steps = [h["step"] for h in history if h["phase"] == "train"]
+    assert steps[0] == 1 and steps[-1] > 4900 and steps == sorted(steps)  # from the start to now, in order
