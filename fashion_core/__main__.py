@@ -106,7 +106,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         elif "error" in result:
             print(f"{path}: error: {result['error']}")
         else:
-            print(f"{path}: {describe(result)}")
+            print(f"{path}: {describe(result)}" + ("" if result["garment_found"] else
+                                                    " (no garment stood out from the background; the centre was used)"))
     return 1 if failures else 0
 
 

@@ -89,7 +89,7 @@ class Prepared:
     steps: list[tuple[str, np.ndarray]] = field(default_factory=list)
     mask: np.ndarray | None = None  # (h, w) bool garment mask on the working copy
     box: tuple[int, int, int, int] | None = None  # garment box (x0, y0, x1, y1) on the working copy
-    found: bool = True  # False when segmentation gave up and the whole frame was used
+    found: bool = True  # False when segmentation gave up and the central 80% of the frame was used
 
 
 def naive(img: Image.Image) -> np.ndarray:

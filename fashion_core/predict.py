@@ -63,7 +63,8 @@ def probabilities(model: nn.Module, images28: np.ndarray | torch.Tensor, tta_fli
 def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibration(), tta_flip: bool = False) -> dict:
     """One JSON-ready result per file, or {"file", "error"} when it cannot be read.
 
-    {"file", "label", "index", "probabilities" (calibrated), "confidence", "unsure", "torn_between"}
+    {"file", "label", "index", "probabilities" (calibrated), "confidence", "unsure", "torn_between",
+    "garment_found" (False: no garment stood out from the background; the centre of the photo was used)}
     """
     try:
         prepared = prepare(load_image(path))
@@ -71,7 +72,8 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
         return {"file": str(path), "error": str(exc)}
     except Exception as exc:  # noqa: BLE001 - an image the pipeline cannot handle must not end the batch
         return {"file": str(path), "error": f"could not process the image ({type(exc).__name__}: {str(exc)[:160]})"}
-    return {"file": str(path), **decide(probabilities(model, prepared.image28, tta_flip)[0], cal)}
+    return {"file": str(path), **decide(probabilities(model, prepared.image28, tta_flip)[0], cal),
+            "garment_found": prepared.found}
 
 
 __all__ = ["best_for_photos", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

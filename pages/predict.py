@@ -117,6 +117,9 @@ if mode == "Explain one image":
                 st.error(f"Cannot use this file: unexpected {type(exc).__name__} while reading it ({exc})")
             else:
                 image28, steps = prepared.image28, prepared.steps
+                if not prepared.found:
+                    st.info("No garment stood out from the background, so the centre of the photo is used. "
+                            "A plain background or a tighter crop helps.")
     if image28 is None:
         st.info("Choose an input above.")
         st.stop()

@@ -214,6 +214,12 @@ def trouser(mode: str = "RGB") -> Image.Image:
     return Image.fromarray(arr).convert(mode)
 
 
+def test_predict_says_when_no_garment_stood_out_from_the_background(ready):
+    at = upload(start("pages/predict.py"), "wall.png", png_bytes(Image.new("RGB", (80, 60), (128, 128, 128))))
+    assert not at.exception and len(answers(at)) == 1
+    assert "No garment stood out from the background" in text_of(at)
+
+
 def answers(at: AppTest) -> list[str]:
     """The prediction lines: a confident label (success) or 'Unsure — torn between ...' (warning)."""
     return [e.value for e in at.success] + [e.value for e in at.warning if "Unsure" in e.value]
@@ -226,7 +232,7 @@ def upload(at: AppTest, name: str, data: bytes, mime: str = "image/png") -> AppT
 
 def test_predict_classifies_a_generated_png(ready):
     at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
-    assert not at.exception
+    assert not at.exception and "No garment stood out" not in text_of(at)
     assert len(answers(at)) == 1 and any(c in answers(at)[0] for c in CLASSES)
     assert "Saliency" in text_of(at) and "ms" in text_of(at)  # attributions with their runtimes
     captions = [c for img in at.get("image") for c in img.captions]

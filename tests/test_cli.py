@@ -64,7 +64,10 @@ def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root)
     Image.fromarray(img).save(good)
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
-    out = cli("predict", str(good), str(bad), "--model", str(tiny_run.path), "--json", env_root=fake_root)
+    blank = tmp_path / "wall.png"  # nothing stands out from the background
+    Image.fromarray(np.full((60, 60, 3), 128, np.uint8)).save(blank)
+    out = cli("predict", str(good), str(bad), str(blank), "--model", str(tiny_run.path), "--json",
+              env_root=fake_root)
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode != 0  # one file failed
     assert lines[0]["file"] == str(good) and len(lines[0]["probabilities"]) == 10
@@ -74,6 +77,7 @@ def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root)
     assert lines[0]["torn_between"] == [] if not lines[0]["unsure"] else len(lines[0]["torn_between"]) >= 2
     assert (tiny_run.path / "calibration.json").exists()  # temperature fitted on first use, then kept
     assert lines[1]["file"] == str(bad) and "not a supported image" in lines[1]["error"]
+    assert lines[0]["garment_found"] is True and lines[2]["garment_found"] is False and lines[2]["label"]
 
 
 def test_predict_says_unsure_and_between_what(tmp_path, tiny_run, fake_root):
