@@ -57,14 +57,15 @@ def _prepared(data: bytes):
 
 
 @st.cache_resource(max_entries=16, show_spinner="Calibrating confidence on the validation split…")
-def _calibration(run_path: str, stamp: float):
+def _calibration(run_path: str, stamps: tuple[float, float]):
     return calibration_for(Run(Path(run_path)))
 
 
 def answer_for(r: Run, image28: np.ndarray) -> dict:
-    """decide() on the run's temperature-scaled probabilities (fitted once per checkpoint)."""
-    ck = r.checkpoint()
-    cal = _calibration(str(r.path), ck.stat().st_mtime if ck.exists() else 0.0)
+    """decide() on the run's temperature-scaled probabilities (fitted once per checkpoint, re-read
+    when calibration.json changes, e.g. a new threshold from scripts/photo_threshold_cv.py)."""
+    stamps = tuple(f.stat().st_mtime if f.exists() else 0.0 for f in (r.checkpoint(), r.path / "calibration.json"))
+    cal = _calibration(str(r.path), stamps)
     return {**decide(probabilities(common.model_for(r), image28, r.config.tta_flip)[0], cal), "cal": cal}
 
 

@@ -220,6 +220,21 @@ def test_predict_says_when_no_garment_stood_out_from_the_background(ready):
     assert "No garment stood out from the background" in text_of(at)
 
 
+def test_predict_picks_up_a_new_threshold_without_a_restart(ready, tmp_path, monkeypatch):
+    import json
+
+    run = tmp_path / "runs" / "r"
+    shutil.copytree(ready.path, run)
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(run.parent))
+    (run / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 0.2, "source": "test"}))
+    at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
+    assert not at.exception and at.success  # confident under a 20% threshold
+    time.sleep(0.05)  # a later modification time
+    (run / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 1.0, "source": "test"}))
+    at.run()
+    assert not at.success and "Unsure" in answers(at)[0]  # the app's own answer follows the file
+
+
 def answers(at: AppTest) -> list[str]:
     """The prediction lines: a confident label (success) or 'Unsure — torn between ...' (warning)."""
     return [e.value for e in at.success] + [e.value for e in at.warning if "Unsure" in e.value]
