@@ -16,11 +16,6 @@ from fashion_core.runs import Run, loss_label, read_json
 RESULT_FIELDS = ("test_accuracy", "params", "epochs", "train_time_s", "device", "latency_ms")
 
 
-def usable(runs: list[Run]) -> list[Run]:
-    """Runs with a readable config and a test evaluation (the ones worth comparing)."""
-    return [r for r in runs if r.eval and read_json(r.path / "config.json")]
-
-
 def config_dict(run: Run) -> dict:
     """The run's config with every field present: fields added since the run was saved get their
     defaults (which leave old behaviour unchanged), so they do not show up as differences."""

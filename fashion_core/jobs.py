@@ -95,16 +95,7 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
            runs: str | os.PathLike | None = None) -> Job:
     """Validate config, queue it as a job and start it when a slot is free."""
     config.validate()
-    base = jobs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    for i in range(1000):
-        path = base / f"{stamp}-{config.model}" if not i else base / f"{stamp}-{config.model}-{i}"
-        try:
-            path.mkdir()
-            break
-        except FileExistsError:
-            continue
+    path = new_run_dir(config.model, jobs_dir())  # the same unique timestamped naming as runs
     job = Job(path)
     atomic_write_json(path / "request.json", {
         "config": config.to_dict(),

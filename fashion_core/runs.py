@@ -1,4 +1,4 @@
-"""A run is a directory: config.json, metrics.jsonl, status.json, progress.json, best.pt, last.pt, eval.json.
+"""A run is a directory: config.json, metrics.jsonl, status.json, best.pt, last.pt, eval.json, calibration.json.
 
 Every write is atomic (temp file in the same folder, then os.replace) so a killed process never
 leaves a half-written file; loading rebuilds the model from config.json alone (weights_only=True).
@@ -94,10 +94,6 @@ class Run:
     @property
     def status(self) -> dict:
         return read_json(self.path / "status.json", {"state": "unknown"})
-
-    @property
-    def progress(self) -> dict:
-        return read_json(self.path / "progress.json", {})
 
     @property
     def eval(self) -> dict | None:
