@@ -26,28 +26,30 @@ def config_dict(run: Run) -> dict:
         return raw
 
 
-def hyperparameters(runs: list[Run], differences_only: bool = False) -> pd.DataFrame:
-    """One column per run, one row per config field (augmentation fields flattened as augment.*)."""
+def hyperparameters(runs: list[Run], differences_only: bool = False, labels: list[str] | None = None) -> pd.DataFrame:
+    """One column per run (headed by labels, default the run names), one row per config field
+    (augmentation fields flattened as augment.*)."""
     cols = {}
-    for run in runs:
+    for run, label in zip(runs, labels or [r.name for r in runs]):
         d = config_dict(run)
         flat = {k: v for k, v in d.items() if k != "augment"}
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
-        cols[run.name] = {k: str(v) for k, v in flat.items()}
+        cols[label] = {k: str(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
     if differences_only and len(table.columns) > 1:
         table = table[table.nunique(axis=1, dropna=False) > 1]
     return table
 
 
-def results(runs: list[Run]) -> pd.DataFrame:
-    """One row per run: measured results with the report's numbers right beside them."""
+def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
+    """One row per run (named by labels, default the run names): measured results with the report's
+    numbers right beside them."""
     rows = []
-    for run in runs:
+    for run, label in zip(runs, labels or [r.name for r in runs]):
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
         info = model_info(model) if model in list_models() else None
-        rows.append({"run": run.name, "model": model, "loss": loss_label(cfg),
+        rows.append({"run": label, "model": model, "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"),
                      "reported_accuracy": info.reported_accuracy if info else None,
                      "params": ev.get("params"),

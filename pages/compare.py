@@ -19,7 +19,7 @@ runs = common.finished_runs()
 if not runs:
     common.no_runs_message()
     st.stop()
-by_name = {r.name: r for r in runs}
+by_name = common.by_key(runs)
 picked = st.multiselect("Runs", list(by_name), default=list(by_name)[:3], key="cmp.runs",
                         format_func=lambda n: common.run_label(by_name[n]))
 chosen = [by_name[n] for n in picked]
@@ -28,7 +28,7 @@ if not chosen:
     st.stop()
 
 st.subheader("Training curves")
-rows = [{"run": r.name, **m} for r in chosen for m in r.metrics]
+rows = [{"run": n, **m} for n, r in zip(picked, chosen) for m in r.metrics]
 if rows:
     df = pd.DataFrame(rows)
     c1, c2 = st.columns(2)
@@ -48,7 +48,7 @@ else:
     st.caption("These runs have no per-epoch metrics.")
 
 st.subheader("Results and hyperparameters")
-results = compare.results(chosen)
+results = compare.results(chosen, picked)
 st.dataframe(results, hide_index=True, width="stretch",
              column_config={"test_accuracy": st.column_config.NumberColumn("test acc %", format="%.2f"),
                             "reported_accuracy": st.column_config.NumberColumn("report's acc %", format="%.2f"),
@@ -58,7 +58,7 @@ st.dataframe(results, hide_index=True, width="stretch",
                             "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
                             "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f")})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff")
-hp = compare.hyperparameters(chosen, diff_only)
+hp = compare.hyperparameters(chosen, diff_only, picked)
 st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
 table = pd.concat([results.set_index("run"), hp.T], axis=1)
 st.download_button("Download the table (CSV)", table.to_csv().encode(), "runs.csv", "text/csv")
@@ -66,7 +66,7 @@ st.download_button("Download the table (CSV)", table.to_csv().encode(), "runs.cs
 st.subheader("Confusion matrices")
 st.caption("Click a cell to see the test images of that true class the run predicted as that class.")
 normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm") != "counts"
-for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
+for tab, key, run in zip(st.tabs(picked), picked, chosen):
     with tab:
         cm = compare.confusion(run, normalise)
         t, p = np.meshgrid(range(10), range(10), indexing="ij")
@@ -81,7 +81,7 @@ for tab, run in zip(st.tabs([r.name for r in chosen]), chosen):
         axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False)
         fig.update_layout(height=620, width=700, xaxis={**axis, "title": "predicted"},
                           yaxis={**axis, "title": "true", "autorange": "reversed"}, margin=dict(t=10))
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{run.name}",
+        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{key}",
                                 width="content")  # the layout's size keeps the cells square
         points = event.selection.points if event else []
         if points:
@@ -125,4 +125,4 @@ st.subheader("Download a run")
 name = st.selectbox("Run", picked, key="cmp.zip_run")
 st.download_button("Download as zip (config, metrics, eval" + (", best weights)" if by_name[name].has_weights
                                                                else "; this run ships without weights)"),
-                   functools.partial(compare.zip_run, by_name[name]), f"{name}.zip", "application/zip")
+                   functools.partial(compare.zip_run, by_name[name]), f"{by_name[name].name}.zip", "application/zip")

@@ -30,10 +30,10 @@ runs = common.finished_runs(with_weights=True)
 if not runs:
     common.no_runs_message()
     st.stop()
-by_name = {r.name: r for r in runs}
+by_name = common.by_key(runs)
 c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
-run = by_name[c1.selectbox("Model", names, index=names.index(best_for_photos(runs).name), key="pr.run",
+run = by_name[c1.selectbox("Model", names, index=names.index(common.key_of(by_name, best_for_photos(runs))), key="pr.run",
                            format_func=lambda n: common.run_label(by_name[n]),
                            help="Runs fine-tuned on real photos (photo_dir in their config) classify uploads "
                                 "best; the others are best on Fashion-MNIST's own images.")]
@@ -135,8 +135,9 @@ if mode == "Explain one image":
     st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
                f"under {cal.threshold:.0%} the answer is 'unsure'.")
     k = st.slider("Top k", 1, 10, 5, key="pr.k")
-    others = st.multiselect("Compare with", [n for n in by_name if n != run.name], key="pr.others",
-                            default=[n for n in by_name if n != run.name][:2], format_func=lambda n: common.run_label(by_name[n]))
+    rest = [n for n, r in by_name.items() if r.path != run.path]
+    others = st.multiselect("Compare with", rest, key="pr.others", default=rest[:2],
+                            format_func=lambda n: common.run_label(by_name[n]))
     cols = st.columns(1 + len(others))
     cols[0].plotly_chart(bars(probs, k, run.name), width="stretch", key="pr.bars.main")
     for col, name in zip(cols[1:], others):

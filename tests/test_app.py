@@ -114,6 +114,18 @@ def test_damaged_data_files_are_reported_on_the_page_not_as_a_traceback(empty, m
             assert "could not be read" in text_of(at) and "damaged" in text_of(at)
 
 
+def test_a_users_run_with_a_shipped_runs_name_hides_neither(ready, tmp_path, monkeypatch):
+    shutil.copytree(ready.path, tmp_path / "checkpoints" / ready.name)  # shipped, same folder name
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    at = start("pages/compare.py")
+    picker = at.multiselect(key="cmp.runs")
+    assert not at.exception and len(picker.options) == 2
+    at = picker.set_value(picker.options).run()  # both picked: curves, tables and matrices side by side
+    assert not at.exception and len(at.tabs) == 2
+    at = start("pages/predict.py")
+    assert not at.exception and len(at.selectbox(key="pr.run").options) == 2
+
+
 def test_download_panel_fills_the_data_and_shows_the_page(empty, monkeypatch):
     seen = []
 

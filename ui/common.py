@@ -80,6 +80,19 @@ def finished_runs(with_weights: bool = False) -> list[Run]:
     return sorted(runs, key=lambda r: -r.eval.get("test_accuracy", 0))
 
 
+def by_key(runs: list[Run]) -> dict[str, Run]:
+    """Runs keyed for widgets: by name, and where a user's run has a shipped run's name, the user's
+    one also by its folder (so neither hides the other). Keeps the order given."""
+    count: dict[str, int] = {}
+    for r in runs:
+        count[r.name] = count.get(r.name, 0) + 1
+    return {r.name if count[r.name] == 1 or r.shipped else f"{r.name} ({r.path.parent})": r for r in runs}
+
+
+def key_of(runs: dict[str, Run], run: Run) -> str:
+    return next(k for k, r in runs.items() if r.path == run.path)
+
+
 def run_label(run: Run) -> str:
     ev = run.eval or {}
     acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
