@@ -173,6 +173,8 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
     for epoch in range(start_epoch, cfg.epochs):
         if cfg.max_steps and step >= cfg.max_steps:
             break
+        if cfg.early_stop_patience and stale >= cfg.early_stop_patience:  # checked first: a resumed
+            break  # run that early stopping had ended trains no extra epoch
         model.train()
         # the epoch's order depends only on (seed, epoch), so a resumed epoch replays it exactly
         order = torch.randperm(n, generator=torch.Generator().manual_seed(cfg.seed * 100_003 + epoch)).to(device)
@@ -250,8 +252,6 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
                                                    "epoch": epoch + 1})
         checkpoint(last_path, epoch + 1, 0)
         report({"phase": "epoch", **row, "epochs": cfg.epochs, "total_steps": total_steps})
-        if cfg.early_stop_patience and stale >= cfg.early_stop_patience:
-            break
 
 
 @torch.no_grad()

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from fashion_core.config import RECIPES, recipe
+from fashion_core.config import RECIPES, TrainConfig, recipe
 from fashion_core.ensemble import create_ensemble
 from fashion_core.runs import CHECKPOINT_DIR, Run, atomic_write_json, load_checkpoint, save_checkpoint
 from fashion_core.train import train, write_eval
@@ -128,32 +128,52 @@ def ensemble() -> None:
     print(f"ensemble of {[m.name for m in members]}: test {run.eval['test_accuracy']:.2f}%", flush=True)
 
 
+def planned_config(name: str) -> TrainConfig:
+    """PLAN's entry as the full config the run is trained with (its recipe, overrides and note)."""
+    rec, overrides = PLAN[name]
+    capped = overrides.get("epochs", 10**9) < RECIPES[rec].get("epochs", 10**9)
+    note = (f"reproduction of report {rec[-3:]}" + (", epochs capped for a 2-core CPU" if capped else "")
+            if rec != "flagship" else
+            "flagship recipe: SGD-nesterov one-cycle, label smoothing 0.1, flip+crop+erase")
+    if overrides.get("photo_dir"):
+        shares = overrides.get("photo_shares", "train")
+        note = (f"flagship fine-tuned for photos: flagship augmentations, the {shares.replace(',', ' and ')} "
+                f"share{'s' if ',' in shares else ''} of the dev photos in every batch, uniform targets on "
+                f"garments with no class (outlier exposure, weight {overrides['outlier_weight']})" +
+                (f" and on {overrides['partial_outliers']} partial garments a batch"
+                 if overrides.get("partial_outliers") else ""))
+    return recipe(rec, **{"note": note, **overrides})
+
+
 # schedules that do not stretch with the number of epochs: a run on one of them, given more epochs,
 # goes on exactly as if it had been planned that long from the start
 OPEN_ENDED = {"none", "exponential", "plateau"}
 
 
-def extend(run: Run, epochs: int | None) -> bool:
+def extend(run: Run, planned: TrainConfig) -> bool:
     """Put a finished run back in training when PLAN now gives it more epochs than it had.
 
-    Possible only while its full training state (last.pt, kept in runs/unshipped/ when it was
-    compacted) is here and its schedule is open-ended; otherwise say what to do instead."""
-    cfg = run.config
-    if not epochs or epochs <= cfg.epochs:
+    Possible only when nothing else in its plan changed, its full training state (last.pt, kept in
+    runs/unshipped/ when it was compacted) is here and its schedule is open-ended; otherwise say
+    what to do instead."""
+    cfg, epochs = run.config, planned.epochs
+    if cfg == planned:
         return False
     state = UNSHIPPED / run.name / "last.pt"
-    why = ("its schedule stretches with the epochs" if cfg.schedule not in OPEN_ENDED else
+    why = ("PLAN changed more than its epochs" if cfg.replace(epochs=epochs) != planned else
+           "that is fewer than it has" if epochs < cfg.epochs else
+           "its schedule stretches with the epochs" if cfg.schedule not in OPEN_ENDED else
            "its training state is not in runs/unshipped/" if not state.exists() else
            "early stopping ended it" if load_checkpoint(state)["stale_epochs"] >= (cfg.early_stop_patience or 10**9)
            else "")
     if why:
         print(f"{run.name}: PLAN gives {epochs} epochs, it has {cfg.epochs}, but {why}; "
-              f"move {run.path} aside to train it again from the start", flush=True)
+              f"move {run.path} aside to train it again as planned", flush=True)
         return False
     shutil.copyfile(state, run.path / "last.pt")
     if not (run.path / "best.pt").exists():  # an evaluation-only run: its best epoch so far is aside too
         shutil.copyfile(UNSHIPPED / run.name / "best.pt", run.path / "best.pt")
-    atomic_write_json(run.path / "config.json", cfg.replace(epochs=epochs).to_dict())
+    atomic_write_json(run.path / "config.json", planned.to_dict())
     print(f"{run.name}: going on from epoch {cfg.epochs} to {epochs}", flush=True)
     return True
 
@@ -163,22 +183,9 @@ def main(names: list[str]) -> None:
         if name == "ensemble":
             ensemble()
             continue
-        run = Run(CHECKPOINT_DIR / name)
-        rec, overrides = PLAN[name]
-        if run.eval and not (run.path / "last.pt").exists() and not extend(run, overrides.get("epochs")):
+        run, cfg = Run(CHECKPOINT_DIR / name), planned_config(name)
+        if run.eval and not (run.path / "last.pt").exists() and not extend(run, cfg):
             continue
-        capped = overrides.get("epochs", 10**9) < RECIPES[rec].get("epochs", 10**9)
-        note = (f"reproduction of report {rec[-3:]}" + (", epochs capped for a 2-core CPU" if capped else "")
-                if rec != "flagship" else
-                "flagship recipe: SGD-nesterov one-cycle, label smoothing 0.1, flip+crop+erase")
-        if overrides.get("photo_dir"):
-            shares = overrides.get("photo_shares", "train")
-            note = (f"flagship fine-tuned for photos: flagship augmentations, the {shares.replace(',', ' and ')} "
-                    f"share{'s' if ',' in shares else ''} of the dev photos in every batch, uniform targets on "
-                    f"garments with no class (outlier exposure, weight {overrides['outlier_weight']})" +
-                    (f" and on {overrides['partial_outliers']} partial garments a batch"
-                     if overrides.get("partial_outliers") else ""))
-        cfg = recipe(rec, **{"note": note, **overrides})
         t = time.time()
         train(cfg, run.path)
         before = run.eval["test_accuracy"]

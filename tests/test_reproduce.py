@@ -33,6 +33,9 @@ def test_a_finished_run_given_more_epochs_goes_on_from_where_it_stopped(tmp_path
     assert not (tiny.path / "last.pt").exists() and (tmp_path / "runs" / "unshipped" / "tiny" / "last.pt").exists()
     assert tiny.eval["epochs"] == 1
 
+    plan["tiny"] = ("report002", {**_plan(3)[1], "lr": 0.01})  # more than the epochs changed: left alone
+    mod.main(["tiny"])
+    assert Run(tiny.path).config.epochs == 1 and "PLAN changed more than its epochs" in capsys.readouterr().out
     plan.update(tiny=_plan(3), cyc=_plan(3, "onecycle"), big=_plan(2))
     mod.main(["tiny", "cyc", "big"])
     tiny, cyc = Run(tiny.path), Run(cyc.path)

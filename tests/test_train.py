@@ -160,3 +160,15 @@ def test_soft_vote_scores_a_member_with_its_own_test_time_flips():
         alone = ((m(x) + m(x.flip(-1))) / 2).log_softmax(1)  # how the member predicts on its own
         assert torch.allclose(SoftVote([m], [1.0], [True])(x), alone, atol=1e-5)
         assert not torch.allclose(SoftVote([m], [1.0])(x), alone, atol=1e-3)
+
+
+def test_a_run_that_early_stopping_ended_trains_no_more_when_resumed(tmp_path, fake_root, tiny_config):
+    from fashion_core.runs import load_checkpoint, save_checkpoint
+
+    cfg = tiny_config.replace(epochs=3, early_stop_patience=1)
+    calls = iter(range(10**6))
+    run = train(cfg, tmp_path / "r", should_stop=lambda: next(calls) >= 20, data_root=fake_root)  # stops in epoch 2
+    ck = load_checkpoint(run.path / "last.pt")
+    save_checkpoint(run.path / "last.pt", {**ck, "epoch": 1, "batch": 0, "stale_epochs": 1})  # as if epoch 1 did not improve
+    run = train(cfg, run.path, data_root=fake_root)
+    assert [m["epoch"] for m in run.metrics] == [1] and run.eval is not None  # evaluated, no epoch 2
