@@ -133,11 +133,18 @@ class TrainConfig:
             need((src / "config.json").exists() and (src / "best.pt").exists(), "init_from",
                  "must be a finished run directory (config.json and best.pt)")
             try:
-                other = json.loads((src / "config.json").read_text()).get("model")
+                start = json.loads((src / "config.json").read_text())
+                other = start.get("model")
             except (OSError, ValueError, AttributeError):
-                other = None
+                start, other = {}, None
             need(other is not None, "init_from", "its config.json is unreadable")
             need(other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
+            if self.val_split != "none":  # else validation (best epoch, temperature) scores seen images
+                keys = ("val_split", "seed", "val_count" if start.get("val_split") == "stratified" else "val_fraction")
+                theirs = {k: start.get(k, getattr(TrainConfig, k)) for k in keys}
+                need(theirs == {k: getattr(self, k) for k in keys}, "init_from",
+                     "held out a different validation split, so some of this run's validation images were "
+                     f"its training images; use the same split ({', '.join(f'{k}={v}' for k, v in theirs.items())})")
         if self.photo_dir:
             from fashion_core.photo_set import MAPPING, UNMAPPED  # noqa: PLC0415 (numpy, torch)
 

@@ -67,7 +67,9 @@ def config_form() -> TrainConfig | None:
             if group == "Model":
                 model_card(values["model"], values.get("model_kwargs", "{}"))
             if group == "Fine-tune":
-                st.caption("**init_from**: a finished run's folder (e.g. `checkpoints/flagship`) to start from. "
+                st.caption("**init_from**: a finished run's folder (e.g. `checkpoints/flagship`) to start from; "
+                           "keep its validation split (for the shipped flagships: *stratified*, 4000 images), "
+                           "or validation would score images it trained on. "
                            "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
                            "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class). "
                            "**photo_shares**: which quarter of them joins each batch, *train* or *calib* or both; "

@@ -122,6 +122,11 @@ def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path
         TrainConfig(model="cnn2_mlp", init_from=str(tmp_path / "nope")).validate()
     with pytest.raises(ValueError, match="init_from.*cnn2_mlp"):
         TrainConfig(model="mlp_1hidden", init_from=str(tiny_run.path)).validate()
+    # validation images of the fine-tune must be ones the start run held out too
+    for other_split in (dict(seed=1), dict(val_fraction=0.1), dict(val_split="stratified", val_count=100)):
+        with pytest.raises(ValueError, match="^init_from: held out a different validation split"):
+            tiny_run.config.replace(init_from=str(tiny_run.path), **other_split).validate()
+    tiny_run.config.replace(init_from=str(tiny_run.path), val_split="none").validate()
     with pytest.raises(ValueError, match="outlier_weight"):
         TrainConfig(outlier_weight=-1).validate()
 
