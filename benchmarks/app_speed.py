@@ -38,7 +38,6 @@ from fashion_core.train import to_input  # noqa: E402
 from ui.common import APP_TORCH_THREADS  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Setting backward hooks")  # Captum, on every Guided Backprop
-PHOTOS = Path("/work/shared/data/clothing-photos-dev")
 GOALS_MS = {"predict": 50, "Integrated Gradients": 300}
 PAGE_GOAL_S = 2.0  # warm render
 WARM_VISITS = 3  # warm timings are the median of this many visits
@@ -260,14 +259,16 @@ def print_report(rows: list[tuple], web: dict | None, run: Run, photo: Path) -> 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--photo", type=Path, help="a garment photo (default: the first t-shirt photo of the dev set)")
+    ap.add_argument("--photo", type=Path, help="a garment photo (default: the first t-shirt photo of "
+                                               "$FASHION_MNIST_ROOT/clothing-photos-dev)")
     ap.add_argument("--run", default="flagship", help="shipped checkpoint folder to time in-process")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-browser", action="store_true", help="only the in-process timings")
     args = ap.parse_args()
     if not os.environ.get("FASHION_MNIST_ROOT"):
         sys.exit("set FASHION_MNIST_ROOT to the real data (e.g. /work/shared/data)")
-    photo = args.photo or sorted((PHOTOS / "t-shirt").glob("*.jpg"))[0]
+    # the dev photos sit beside Fashion-MNIST in the shared data folder
+    photo = args.photo or sorted((Path(os.environ["FASHION_MNIST_ROOT"]) / "clothing-photos-dev" / "t-shirt").glob("*.jpg"))[0]
     run = Run(CHECKPOINT_DIR / args.run)
     image28 = prepare(load_image(photo.read_bytes())).image28
     rows = in_process(run, image28, args.repeats)

@@ -113,21 +113,22 @@ def main(argv: list[str] | None = None) -> int:
             calibrate(run)
         model = load_model(run)
         learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_share_names
-        for pipe, images in (("naive", base), ("ours", ours)):
-            probs = probabilities(model, images, run.config.tta_flip)
-            if args.fit_threshold and pipe == "ours" and learned_calib:
-                print(f"{key}: learned from the calib share, so its threshold is not fitted there "
-                      f"(scripts/photo_threshold_cv.py cross-fits one)")
-            elif args.fit_threshold and pipe == "ours":
-                cal = load_calibration(run)
-                conf = np.array([decide(p, cal)["confidence"] for p in probs])
-                sel = (shares == "calib") & ok
-                t = pick_threshold(conf[sel], np.array([f in MAPPING for f in folders])[sel])
-                set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
-                                      f"({sel.sum()} photos) of {args.photo_dir.name}")
-                print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
+        probs = {pipe: probabilities(model, images, run.config.tta_flip) for pipe, images in
+                 (("naive", base), ("ours", ours))}
+        if args.fit_threshold and learned_calib:
+            print(f"{key}: learned from the calib share, so its threshold is not fitted there "
+                  f"(scripts/photo_threshold_cv.py cross-fits one)")
+        elif args.fit_threshold:  # on our pipeline's inputs; both pipelines are then scored with it
             cal = load_calibration(run)
-            answers = [decide(p, cal) for p in probs]
+            conf = np.array([decide(p, cal)["confidence"] for p in probs["ours"]])
+            sel = (shares == "calib") & ok
+            t = pick_threshold(conf[sel], np.array([f in MAPPING for f in folders])[sel])
+            set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
+                                  f"({sel.sum()} photos) of {args.photo_dir.name}")
+            print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
+        cal = load_calibration(run)
+        for pipe in probs:
+            answers = [decide(p, cal) for p in probs[pipe]]
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
                                         np.array([a["unsure"] for a in answers]))
     order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]

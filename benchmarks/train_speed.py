@@ -25,7 +25,7 @@ from torchvision.datasets import FashionMNIST
 
 from fashion_core.augment import AugmentConfig
 from fashion_core.config import recipe
-from fashion_core.data import data_root, load_split
+from fashion_core.data import CACHE_DIR, data_root, load_split
 from fashion_core.device import describe_device, resolve_device
 from fashion_core.losses import make_loss
 from fashion_core.models import create_model
@@ -60,7 +60,7 @@ def naive(cfg, test, device, epochs: int) -> list[tuple[float, float, float]]:
                              transforms.RandomHorizontalFlip(), transforms.ToTensor()])
     root = str(data_root())
     ds = FashionMNIST(root if (Path(root) / "FashionMNIST/raw/train-images-idx3-ubyte").exists()
-                      else str(Path.home() / ".cache/fashion_core"), train=True, transform=tf)
+                      else str(CACHE_DIR), train=True, transform=tf)
     loader = DataLoader(ds, batch_size=cfg.batch_size, shuffle=True)
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model).to(device)

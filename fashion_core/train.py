@@ -156,6 +156,8 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
             ema.load_state_dict(ck["ema"])
         aug_gen.set_state(ck["aug_rng"].to(aug_gen.get_state().device))
         torch.set_rng_state(ck["torch_rng"])
+        if device.type == "cuda" and ck.get("cuda_rng") is not None:  # dropout draws from it there
+            torch.cuda.set_rng_state(ck["cuda_rng"], device)
         start_epoch, start_batch, step = ck["epoch"], ck["batch"], ck["step"]
         best_acc, stale, elapsed = ck["best_val_acc"], ck["stale_epochs"], ck["train_time_s"]
 
@@ -167,6 +169,7 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
             "epoch": epoch, "batch": batch, "step": step, "best_val_acc": best_acc,
             "stale_epochs": stale, "train_time_s": elapsed,
             "aug_rng": aug_gen.get_state(), "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
         })
 
     n = len(tr_idx)

@@ -5,7 +5,9 @@ import os
 from pathlib import Path
 
 import pytest
-import torch
+
+os.environ.setdefault("CUDA_VISIBLE_DEVICES", "")  # the suite runs on the CPU, GPU machine or not
+import torch  # noqa: E402
 
 from fakedata import write_idx
 from fashion_core.config import TrainConfig
