@@ -39,9 +39,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from fashion_core.runs import new_run_dir
     from fashion_core.train import train
 
-    saved = Path(args.run_dir or "") / "config.json"
+    saved = Path(args.run_dir) / "config.json" if args.run_dir else None
     # resuming: `--run-dir DIR` alone carries on with DIR's own config (other flags must agree with it)
-    settings = json.loads(saved.read_text()) if args.run_dir and saved.exists() else {}
+    settings = json.loads(saved.read_text()) if saved and saved.exists() else {}
     settings.update(RECIPES[args.recipe] if args.recipe else {})
     if args.config:
         settings.update(json.loads(Path(args.config).read_text()))
