@@ -92,6 +92,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from fashion_core.calibration import calibration_for, describe
+    from fashion_core.photo import NOT_FOUND
     from fashion_core.predict import load_model, predict_file, resolve_run
 
     run = resolve_run(args.model)
@@ -106,8 +107,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         elif "error" in result:
             print(f"{path}: error: {result['error']}")
         else:
-            print(f"{path}: {describe(result)}" + ("" if result["garment_found"] else
-                                                    " (no garment stood out from the background; the centre was used)"))
+            print(f"{path}: {describe(result)}" + ("" if result["garment_found"] else f" ({NOT_FOUND.lower()})"))
     return 1 if failures else 0
 
 

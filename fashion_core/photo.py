@@ -81,6 +81,10 @@ def to_rgb(img: Image.Image) -> Image.Image:
     return img.convert("RGB")  # CMYK, L, 1, YCbCr, LAB, HSV
 
 
+# what the app and the CLI say when Prepared.found is False
+NOT_FOUND = "No garment stood out from the background, so the centre of the photo was used"
+
+
 @dataclass
 class Prepared:
     """The 28x28 model input plus each intermediate step, (name, uint8 array), for display."""

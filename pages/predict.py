@@ -9,7 +9,7 @@ import streamlit as st
 from fashion_core import explain
 from fashion_core.calibration import calibration_for, decide, describe
 from fashion_core.data import CLASSES
-from fashion_core.photo import ImageError, load_image, prepare
+from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
 from fashion_core.predict import best_for_photos, probabilities
 from fashion_core.runs import Run
 from ui import common
@@ -119,8 +119,7 @@ if mode == "Explain one image":
             else:
                 image28, steps = prepared.image28, prepared.steps
                 if not prepared.found:
-                    st.info("No garment stood out from the background, so the centre of the photo is used. "
-                            "A plain background or a tighter crop helps.")
+                    st.info(f"{NOT_FOUND}. A plain background or a tighter crop helps.")
     if image28 is None:
         st.info("Choose an input above.")
         st.stop()
