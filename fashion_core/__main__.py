@@ -180,6 +180,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, KeyError) as exc:  # bad config, unknown model, missing data...
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a --config or image path that is missing or unreadable
+        print(f"error: cannot read {exc.filename or 'a file'}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
     except RuntimeError as exc:  # DataMissingError and friends
         print(f"error: {exc}", file=sys.stderr)
         return 3

@@ -51,6 +51,10 @@ class AugmentConfig:
     def validate(self) -> None:
         for f in fields(self):
             v = getattr(self, f.name)
+            kind = type(f.default)  # float strengths, int crop_pad (pixels), bool class_aware_flip
+            if isinstance(v, bool) != (kind is bool) or not isinstance(v, (int, float) if kind is float else kind):
+                what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+                raise ValueError(f"augment.{f.name} must be {what}, got {v!r}")
             if f.name.endswith("_p") and not 0.0 <= v <= 1.0:
                 raise ValueError(f"augment.{f.name} must be a probability in [0, 1], got {v}")
         limits = {"rotate_deg": 45, "zoom": 0.5, "translate": 0.5, "brightness": 1.0,

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -118,7 +119,7 @@ class TrainConfig:
         need(0 < self.plateau_factor < 1, "plateau_factor", "must be in (0, 1)")
         need(0 < self.warmup_frac < 1, "warmup_frac", "must be in (0, 1)")
         need(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
-        need(len(self.class_weights) == 10 and all(w > 0 for w in self.class_weights), "class_weights",
+        need(len(self.class_weights) == 10 and all(0 < w < math.inf for w in self.class_weights), "class_weights",
              "must be 10 positive numbers")
         need(0 <= self.focal_gamma <= 10, "focal_gamma", "must be in [0, 10]")
         need(0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]")
@@ -197,8 +198,14 @@ class TrainConfig:
             if bad:
                 raise ValueError(f"augment.{sorted(bad)[0]}: unknown augmentation field")
             d["augment"] = AugmentConfig(**aug)
+        elif not isinstance(aug, AugmentConfig):
+            raise ValueError(f"augment: must be a preset name or a dict of augmentation fields (got {aug!r})")
         if "class_weights" in d:
-            d["class_weights"] = tuple(float(w) for w in d["class_weights"])
+            try:
+                d["class_weights"] = tuple(float(w) for w in d["class_weights"])
+            except (TypeError, ValueError):
+                raise ValueError(f"class_weights: must be a list of 10 positive numbers "
+                                 f"(got {d['class_weights']!r})") from None
         return cls(**d)
 
     @property

@@ -14,6 +14,7 @@ import torch.nn as nn
 from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam,
                          NoiseTunnel, Occlusion, Saliency)
 
+from fashion_core.ensemble import SoftVote
 from fashion_core.train import to_input
 
 METHODS = ("Saliency", "Integrated Gradients", "SmoothGrad", "Guided Backprop", "Grad-CAM", "Occlusion")
@@ -34,6 +35,16 @@ def conv_layers(model: nn.Module) -> list[str]:
     return [name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)]
 
 
+def default_layer(model: nn.Module) -> str | None:
+    """The last conv layer; in an ensemble, the last one of its heaviest member (the vote's gradient
+    reaches a member in proportion to its weight)."""
+    names = conv_layers(model)
+    if isinstance(model, SoftVote):
+        heaviest = f"members.{int(model.weights.argmax())}."
+        names = [n for n in names if n.startswith(heaviest)] or names
+    return names[-1] if names else None
+
+
 def available_methods(model: nn.Module) -> list[str]:
     return [m for m in METHODS if m != "Grad-CAM" or conv_layers(model)]
 
@@ -45,6 +56,8 @@ def attribute(model: nn.Module, images_u8: torch.Tensor | np.ndarray, target: in
     Returns the map for one image, or the mean map over N images (the "explain a class" mode).
     """
     model.eval()  # dropout off and BatchNorm on running stats, or the maps are noise
+    if isinstance(model, SoftVote):
+        model = model.unflipped()  # as for a single run: the image as it is, not its mirror too
     x = torch.as_tensor(np.asarray(images_u8, dtype=np.uint8))
     x = to_input(x[None] if x.ndim == 2 else x)
     device = next(model.parameters()).device
@@ -76,7 +89,7 @@ def _attribute(model: nn.Module, x: torch.Tensor, target: torch.Tensor, method: 
         names = conv_layers(model)
         if not names:
             raise ValueError("Grad-CAM needs a conv layer and this model has none")
-        module = dict(model.named_modules())[layer or names[-1]]
+        module = dict(model.named_modules())[layer or default_layer(model)]
         cam = LayerGradCam(model, module).attribute(x, target=target, relu_attributions=True)
         return LayerAttribution.interpolate(cam, tuple(x.shape[-2:]), interpolate_mode="bilinear")
     if method == "Occlusion":

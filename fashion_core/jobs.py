@@ -12,8 +12,10 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import signal
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass
@@ -214,8 +216,9 @@ def run_job(job: Job) -> int:
     from fashion_core.train import train  # late: keeps the queue import light for the app
 
     req = job.request
-    if job.cancel_requested:
+    if job.cancel_requested:  # cancelled while its runner was starting
         job.set_state("cancelled", finished=time.time())
+        tick()
         return 0
     history: list[dict] = []
     last_write = [0.0]
@@ -242,14 +245,16 @@ def run_job(job: Job) -> int:
         with _lock():  # waits until the tick that spawned us has recorded 'starting'
             job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
         job.log(f"runner pid {os.getpid()}, run {run_dir}")
-        run = train(config, run_dir, on_progress, lambda: job.cancel_requested, req["data_root"])
+        run = train(config, run_dir, on_progress, lambda: job.cancel_requested or _terminated.is_set(),
+                    req["data_root"])
         state = run.status.get("state")
         if state == "done":
             acc = run.eval["test_accuracy"]
             job.log(f"done: test accuracy {acc:.2f}%")
             job.set_state("done", test_accuracy=acc, finished=time.time())
         else:
-            job.log("cancelled")
+            job.log("stopped by SIGTERM; the run resumes from where it stopped" if _terminated.is_set()
+                    else "cancelled")
             job.set_state("cancelled", finished=time.time())
         code = 0
     except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
@@ -260,5 +265,8 @@ def run_job(job: Job) -> int:
     return code
 
 
+_terminated = threading.Event()  # SIGTERM (`kill PID`, a shutdown) stops like Cancel: the epoch so far is kept
+
 if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, lambda *_: _terminated.set())
     sys.exit(run_job(Job(Path(sys.argv[1]))))

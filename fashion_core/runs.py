@@ -118,9 +118,21 @@ class Run:
         atomic_write_json(self.path / "status.json", {"state": state, "time": time.time(), **extra})
 
     def append_metrics(self, row: dict) -> None:
-        """Rewrite the whole (small) file atomically so a reader never sees half a line."""
-        rows = self.metrics + [row]
+        """Rewrite the whole (small) file atomically so a reader never sees half a line. An epoch
+        replayed after a kill (its row written, its checkpoint not) replaces its earlier row."""
+        rows = [r for r in self.metrics if r.get("epoch", 0) < row["epoch"]] + [row]
         atomic_write_bytes(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    def weights_stamp(self) -> float:
+        """When the weights a model is loaded from last changed (an ensemble: its members' or its
+        own weights); 0.0 when there are none. Caches of models and their outputs key on it."""
+        from fashion_core.ensemble import is_ensemble, member_runs  # noqa: PLC0415 (import cycle)
+
+        if is_ensemble(self.path):
+            return max([(self.path / "ensemble.json").stat().st_mtime,
+                        *(m.weights_stamp() for m in member_runs(self.path))])
+        ck = self.checkpoint()
+        return ck.stat().st_mtime if ck.exists() else 0.0
 
     def checkpoint(self, which: str = "best") -> Path:
         path = self.path / f"{which}.pt"

@@ -46,7 +46,8 @@ except ValueError as exc:  # not a plain weights file, or weights that do not fi
 
 
 @st.cache_data(max_entries=256, show_spinner=False)
-def _attribution(run_path: str, images: np.ndarray, target: int, method: str, layer: str | None):
+def _attribution(run_path: str, stamp: float, images: np.ndarray, target: int, method: str, layer: str | None):
+    """One attribution, kept until the run's weights change (stamp)."""
     return explain.attribute(common.model_for(Run(Path(run_path))), images, target, method, layer)
 
 
@@ -64,7 +65,8 @@ def _calibration(run_path: str, stamps: tuple[float, float]):
 def answer_for(r: Run, image28: np.ndarray) -> dict:
     """decide() on the run's temperature-scaled probabilities (fitted once per checkpoint, re-read
     when calibration.json changes, e.g. a new threshold from scripts/photo_threshold_cv.py)."""
-    stamps = tuple(f.stat().st_mtime if f.exists() else 0.0 for f in (r.checkpoint(), r.path / "calibration.json"))
+    cal_file = r.path / "calibration.json"
+    stamps = (r.weights_stamp(), cal_file.stat().st_mtime if cal_file.exists() else 0.0)
     cal = _calibration(str(r.path), stamps)
     return {**decide(probabilities(common.model_for(r), image28, r.config.tta_flip)[0], cal), "cal": cal}
 
@@ -78,20 +80,29 @@ def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
     return fig
 
 
-def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int) -> None:
+# Averaging over a class runs each method on up to 128 images: Occlusion alone is 64 forward passes an
+# image, so that mode starts with the gradient methods and leaves the heavy ones to be picked.
+CLASS_METHODS = ("Saliency", "Grad-CAM", "Guided Backprop")
+
+
+def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: bool = False) -> None:
     """Heat map and overlay per chosen method, with its runtime."""
     methods = explain.available_methods(model)
     c1, c2 = st.columns([3, 1])
-    chosen = c1.multiselect("Methods", methods, default=methods, key="pr.methods")
+    chosen = c1.multiselect("Methods", methods, key="pr.methods.class" if many else "pr.methods",
+                            default=[m for m in methods if m in CLASS_METHODS] if many else methods)
     layers = explain.conv_layers(model)
     modules = dict(model.named_modules())
-    layer = c2.selectbox("Grad-CAM layer", layers, index=len(layers) - 1, key="pr.layer",
-                         format_func=lambda n: f"{n} · {modules[n]}") if layers else None
-    if not layers:
+    layer = None
+    if layers:  # keyed per run, so each model starts on its own default layer
+        layer = c2.selectbox("Grad-CAM layer", layers, index=layers.index(explain.default_layer(model)),
+                             key=f"pr.layer.{run.path}", format_func=lambda n: f"{n} · {modules[n]}")
+    else:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
     cols = st.columns(3)
+    stamp = run.weights_stamp()
     for i, method in enumerate(chosen):
-        a = _attribution(str(run.path), images, target, method, layer if method == "Grad-CAM" else None)
+        a = _attribution(str(run.path), stamp, images, target, method, layer if method == "Grad-CAM" else None)
         with cols[i % 3].container(border=True):
             st.markdown(f"**{method}** · {a.runtime_ms:.0f} ms")
             st.image([explain.heatmap_rgb(a.map), explain.overlay_rgb(shown, a.map)], caption=["heat map", "overlay"],
@@ -162,4 +173,4 @@ else:
     images = test.images[idx].numpy()
     mean_img = images.mean(0).round().astype(np.uint8)
     st.image(mean_img, caption=f"mean of {len(idx)} test images of {CLASSES[cls]}", width=140)
-    attribution_panel(images, mean_img, cls)
+    attribution_panel(images, mean_img, cls, many=True)

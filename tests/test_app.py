@@ -334,7 +334,10 @@ def test_explain_a_class_mode(ready):
     at.radio(key="pr.mode").set_value("Explain a class").run()
     at.selectbox(key="pr.class").set_value("Bag").run()
     assert not at.exception and not at.error
-    assert "Integrated Gradients" in text_of(at)
+    shown = text_of(at)  # the averaged maps start with the cheap gradient methods only
+    assert "**Saliency**" in shown and "**Occlusion**" not in shown and "**Integrated Gradients**" not in shown
+    at.multiselect(key="pr.methods.class").set_value(["Integrated Gradients"]).run()
+    assert "**Integrated Gradients**" in text_of(at) and not at.error
 
 
 def test_predict_page_says_unsure_and_between_what(ready, tmp_path, monkeypatch):
@@ -368,3 +371,17 @@ def test_an_ensemble_is_a_model_choice_on_predict_and_compare(ready, tmp_path, m
     assert not cmp.exception and not cmp.error
     table = cmp.dataframe[0].value
     assert "vote" in table.to_string()  # the ensemble sits in the comparison table beside its member
+
+
+def test_train_form_keeps_its_values_across_a_visit_to_another_page(ready):
+    at = start("pages/train.py")
+    at.selectbox(key="train.recipe").set_value("report003").run()
+    at.number_input(key="cfg.epochs").set_value(42).run()
+    at.text_input(key="cfg.note").set_value("my first resnet").run()
+    at.switch_page("pages/dataset.py").run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert at.number_input(key="cfg.epochs").value == 42
+    assert at.text_input(key="cfg.note").value == "my first resnet"
+    assert at.selectbox(key="train.recipe").value == "report003"
+    assert at.selectbox(key="cfg.optimizer").value == "adam"  # the recipe's values, not the defaults

@@ -42,3 +42,14 @@ def test_unknown_fields_and_presets_are_errors():
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_every_recipe_is_valid(name):
     recipe(name).validate()
+
+
+@pytest.mark.parametrize("settings,field", [
+    ({"augment": {"hflip_p": "0.5"}}, "augment.hflip_p"), ({"augment": 5}, "augment"),
+    ({"augment": {"crop_pad": 2.5, "crop_p": 1.0}}, "augment.crop_pad"), ({"class_weights": 5}, "class_weights"),
+    ({"class_weights": [float("inf")] + [1.0] * 9}, "class_weights"),
+])
+def test_badly_typed_settings_from_a_file_or_the_cli_name_the_field(settings, field):
+    # what `--set augment=...` or a hand-edited config.json hands over: a clear error, not a traceback
+    with pytest.raises(ValueError, match=f"^{field}"):
+        TrainConfig.from_dict(settings).validate()

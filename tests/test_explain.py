@@ -100,3 +100,24 @@ def test_rendering_is_rgb_and_sized(image):
     heat, over = explain.heatmap_rgb(attr, 140), explain.overlay_rgb(image, attr, 140)
     assert heat.shape == over.shape == (140, 140, 3) and heat.dtype == over.dtype == np.uint8
     assert explain.heatmap_rgb(np.zeros((28, 28))).max() == 0  # an all-zero map stays black
+
+
+def test_gradcam_on_an_ensemble_explains_the_image_not_its_mirror():
+    from fashion_core.ensemble import SoftVote
+
+    img = np.zeros((28, 28), np.uint8)
+    img[:8, :8] = 5  # evidence on the left only (faint: a vote explains log-probabilities, which saturate)
+    vote = SoftVote([BlockDetector()], [1.0], flips=[True])  # a member trained with test-time flips
+    a = explain.attribute(vote, img, 3, "Grad-CAM", "members.0.conv").map
+    assert a[:8, :8].mean() > 0 and np.abs(a[:, 20:]).max() == 0  # lit where the evidence is, dark on the right
+
+
+def test_gradcam_on_an_ensemble_starts_on_its_heaviest_member():
+    from fashion_core.ensemble import SoftVote
+
+    img = np.zeros((28, 28), np.uint8)
+    img[:8, :8] = 5
+    vote = SoftVote([BlockDetector(), create_model("flagship").eval()], [0.9, 0.1])
+    assert explain.default_layer(vote) == "members.0.conv"
+    assert explain.default_layer(SoftVote([create_model("flagship"), BlockDetector()], [0.3, 0.7])) == "members.1.conv"
+    assert explain.attribute(vote, img, 3, "Grad-CAM").map.max() > 0  # not the blank map of a light member

@@ -2,14 +2,17 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
 from fashion_core import jobs
 from fashion_core.config import TrainConfig
+from fashion_core.runs import load_checkpoint
 
 TINY = TrainConfig(model="mlp_baseline", epochs=1, batch_size=64, optimizer="adam", lr=1e-2,
                    weight_decay=0.0, schedule="none")
@@ -115,3 +118,27 @@ def test_live_curves_keep_the_whole_run_and_every_validation_point():
     assert [h["epoch"] for h in history if h["phase"] == "epoch"] == list(range(1, 51))
     steps = [h["step"] for h in history if h["phase"] == "train"]
     assert steps[0] == 1 and steps[-1] > 4900 and steps == sorted(steps)  # from the start to now, in order
+
+
+def test_a_runner_told_to_terminate_saves_its_place_and_says_so(queue):
+    job = jobs.submit(TINY.replace(epochs=200))
+    st = wait_for(job, ("running",))
+    deadline = time.time() + 60
+    while not (job.progress or {}).get("history") and time.time() < deadline:  # some training done
+        time.sleep(0.2)
+    os.kill(st["pid"], signal.SIGTERM)  # `kill PID`, or the machine shutting down
+    assert wait_for(job, jobs.FINISHED)["state"] == "cancelled"  # not "failed": nothing went wrong
+    assert "SIGTERM" in job.log_tail()
+    ck = load_checkpoint(Path(st["run_dir"]) / "last.pt")  # where a resume carries on
+    assert ck["epoch"] * 1000 + ck["batch"] > 0
+
+
+def test_a_job_cancelled_while_its_runner_starts_moves_the_queue_on(queue, monkeypatch):
+    with monkeypatch.context() as m:
+        m.setattr(jobs, "tick", lambda: None)  # both wait in the queue
+        first, second = jobs.submit(TINY), jobs.submit(TINY)
+    (first.path / "cancel").touch()  # the cancel lands between its spawn and the runner's first look
+    assert jobs.run_job(first) == 0
+    assert first.state["state"] == "cancelled"
+    assert second.state["state"] in ("starting", "running")  # started without any page calling tick()
+    assert wait_for(second, jobs.FINISHED)["state"] == "done"

@@ -145,6 +145,12 @@ def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny
     assert torch.equal(validation_data(ens, fake_root).images, validation_data(a, fake_root).images)
     fixed = create_ensemble(tmp_path / "fixed", [a.path, b.path], weights=[1.0, 0.0], data_root=fake_root)
     assert fixed.eval["test_accuracy"] == a.eval["test_accuracy"]  # all weight on one member = that member
+    assert len(load_model(fixed.path).members) == 1  # a member with no say is not run (nor explained)
+    for out in (a.path, ens.path):  # an existing run (or a member) is never overwritten
+        before = (out / "config.json").read_text()
+        with pytest.raises(ValueError, match="already"):
+            create_ensemble(out, [a.path, b.path], weights=[0.5, 0.5], data_root=fake_root)
+        assert (out / "config.json").read_text() == before
     with pytest.raises(ValueError, match="weights"):
         create_ensemble(tmp_path / "bad", [a.path, b.path], weights=[1.0], data_root=fake_root)
 
@@ -172,3 +178,36 @@ def test_a_run_that_early_stopping_ended_trains_no_more_when_resumed(tmp_path, f
     save_checkpoint(run.path / "last.pt", {**ck, "epoch": 1, "batch": 0, "stale_epochs": 1})  # as if epoch 1 did not improve
     run = train(cfg, run.path, data_root=fake_root)
     assert [m["epoch"] for m in run.metrics] == [1] and run.eval is not None  # evaluated, no epoch 2
+
+
+def test_ensemble_weights_for_many_members_are_searched_greedily(tmp_path, fake_root, tiny_config, monkeypatch):
+    import fashion_core.ensemble as fens
+    from fashion_core.train import infer
+
+    a = train(tiny_config.replace(epochs=1, seed=1), tmp_path / "a", data_root=fake_root)
+    b = train(tiny_config.replace(epochs=1, seed=2, model="mlp_1hidden"), tmp_path / "b", data_root=fake_root)
+    runs = [a, b, a]
+    monkeypatch.setattr(fens, "EXHAUSTIVE_MEMBERS", 2)  # as if three were too many for the grid
+    weights = fens.fit_weights(runs, fake_root)
+    assert len(weights) == 3 and abs(sum(weights) - 1) < 1e-6 and min(weights) >= 0
+    val = fens.validation_data(runs, fake_root)
+    probs = [infer(load_model(r), val.images).softmax(1) for r in runs]
+
+    def acc(p):
+        return (p.argmax(1) == val.labels).float().mean().item()
+
+    mixed = sum(w * p for w, p in zip(weights, probs))
+    assert acc(mixed) >= max(acc(p) for p in probs)  # never worse on validation than its best member
+
+
+def test_an_epoch_replayed_after_a_kill_is_listed_once(tmp_path, fake_root, tiny_config):
+    from fashion_core.runs import load_checkpoint, save_checkpoint
+
+    cfg = tiny_config.replace(epochs=2)
+    run = train(cfg, tmp_path / "r", data_root=fake_root)
+    before = [m["epoch"] for m in run.metrics]
+    ck = load_checkpoint(run.path / "last.pt")  # killed after epoch 2's row was written, before its checkpoint
+    save_checkpoint(run.path / "last.pt", {**ck, "epoch": 1, "batch": 0})
+    (run.path / "eval.json").unlink()
+    run = train(cfg, run.path, data_root=fake_root)
+    assert before == [1, 2] and [m["epoch"] for m in run.metrics] == [1, 2] and run.eval["epochs"] == 2

@@ -65,12 +65,11 @@ def _model(path: str, stamp: float) -> nn.Module:
 
 
 def model_for(run: Run) -> nn.Module:
-    """The run's best weights on the CPU, cached until the checkpoint file changes.
+    """The run's best weights on the CPU, cached until its weights change (Run.weights_stamp).
 
     Raises ValueError (a message for the user) when the file is not a plain weights file.
     """
-    ck = run.checkpoint()
-    return _model(str(run.path), ck.stat().st_mtime if ck.exists() else 0.0)
+    return _model(str(run.path), run.weights_stamp())
 
 
 def finished_runs(with_weights: bool = False) -> list[Run]:
