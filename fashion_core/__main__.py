@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("predict", help="classify image files")
     p.add_argument("images", nargs="+")
-    p.add_argument("--model", help="run directory or shipped model name (default: the shipped run tuned on photos, else the best shipped)")
+    p.add_argument("--model", help="a run directory, a shipped run's folder name (flagship_wide), or an "
+                                   "architecture name (resnet: its most accurate shipped run); default: the "
+                                   "shipped run tuned on photos")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(fn=_cmd_predict)
 

@@ -146,9 +146,13 @@ def set_threshold(run: Run | str | Path, threshold: float, source: str) -> None:
 
 def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
     """The unsure threshold (0.20..0.95, steps of 0.01) that flags the most unmapped photos (mapped
-    False) while at most MAX_MAPPED_UNSURE of the mapped ones fall under it; conf is calibrated."""
+    False) while at most MAX_MAPPED_UNSURE of the mapped ones fall under it; conf is calibrated.
+    Raises ValueError when even 0.20 leaves more mapped photos unsure than that."""
     conf, mapped = np.asarray(conf, dtype=np.float64), np.asarray(mapped, dtype=bool)
-    best, best_score = 0.0, -1.0
+    if mapped.any() and (conf[mapped] < 0.20).mean() > MAX_MAPPED_UNSURE:
+        raise ValueError(f"no threshold fits: {(conf[mapped] < 0.20).mean():.0%} of the mapped photos are under "
+                         f"even 0.20 calibrated confidence (at most {MAX_MAPPED_UNSURE:.0%} may be unsure)")
+    best, best_score = 0.20, -1.0
     for t in np.round(np.arange(0.20, 0.96, 0.01), 2):
         unsure = conf < t
         if mapped.any() and unsure[mapped].mean() > MAX_MAPPED_UNSURE:

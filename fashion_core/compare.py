@@ -85,17 +85,18 @@ def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
     return df.pivot_table(index="model", columns="loss", values="test_accuracy", aggfunc="max")
 
 
-def per_class(runs: list[Run]) -> pd.DataFrame:
-    """Long table: run, class, metric (accuracy, precision, recall, f1), value in %."""
+def per_class(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
+    """Long table: run (labels, default the run names), class, metric (accuracy, precision, recall, f1),
+    value in %."""
     rows = []
-    for run in runs:
+    for run, label in zip(runs, labels or [r.name for r in runs]):
         ev = run.eval
         cm = np.asarray(ev["confusion_matrix"], dtype=float)
         acc = np.diag(cm) / cm.sum(1).clip(min=1) * 100  # per-class accuracy = recall
         for k, pc in enumerate(ev["per_class"]):
             for metric in ("precision", "recall", "f1"):
-                rows.append({"run": run.name, "class": CLASSES[k], "metric": metric, "value": pc[metric]})
-            rows.append({"run": run.name, "class": CLASSES[k], "metric": "accuracy", "value": round(acc[k], 2)})
+                rows.append({"run": label, "class": CLASSES[k], "metric": metric, "value": pc[metric]})
+            rows.append({"run": label, "class": CLASSES[k], "metric": "accuracy", "value": round(acc[k], 2)})
     return pd.DataFrame(rows)
 
 

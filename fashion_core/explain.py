@@ -5,6 +5,7 @@ attribution never runs under no_grad, and Grad-CAM is offered on the model's con
 """
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass
 
@@ -21,6 +22,7 @@ METHODS = ("Saliency", "Integrated Gradients", "SmoothGrad", "Guided Backprop", 
 IG_STEPS = 32  # Riemann steps; the map hardly changes beyond this on 28x28 inputs
 SMOOTHGRAD_SAMPLES, SMOOTHGRAD_STD = 16, 0.15  # noise std in input units ([0, 1] pixels)
 OCCLUSION_WINDOW, OCCLUSION_STRIDE = 4, 2  # pixels: a 4x4 patch covers a button or a strap
+_HOOKS = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ def attribute(model: nn.Module, images_u8: torch.Tensor | np.ndarray, target: in
     x = x.to(device).requires_grad_(True)
     target = torch.as_tensor(target, device=device).expand(len(x)).contiguous()
     start = time.perf_counter()
-    with torch.enable_grad():  # the page may call us from inside an inference-only context
+    # The app shares one model object between browser sessions, and Grad-CAM and Guided Backprop hook
+    # into its modules while they run: two at once would read each other's activations or gradients.
+    with _HOOKS, torch.enable_grad():  # enable_grad: the page may call us inside an inference context
         attr = _attribute(model, x, target, method, layer)
     if device.type == "cuda":
         torch.cuda.synchronize()

@@ -95,7 +95,10 @@ def set_concurrency(n: int) -> None:
 # --- queue operations ------------------------------------------------------------------------
 def submit(config: TrainConfig, data: str | os.PathLike | None = None,
            runs: str | os.PathLike | None = None) -> Job:
-    """Validate config, queue it as a job and start it when a slot is free."""
+    """Validate config, queue it as a job and start it when a slot is free. Relative paths in it are
+    taken from this process's folder (the runner works in the repository root)."""
+    config = config.replace(**{k: str(Path(v).resolve()) for k in ("init_from", "photo_dir")
+                               if (v := getattr(config, k))})
     config.validate()
     path = new_run_dir(config.model, jobs_dir())  # the same unique timestamped naming as runs
     job = Job(path)

@@ -9,7 +9,8 @@ from fashion_core.config import TrainConfig
 
 
 class FocalLoss(nn.Module):
-    """Focal loss (Lin et al. 2017): CE scaled by (1 - p_t)^gamma, optionally alpha-balanced."""
+    """Focal loss (Lin et al. 2017): CE scaled by (1 - p_t)^gamma. With one alpha for all ten classes
+    (report 003's setting, 0.25) alpha only scales the whole loss; it is not a per-class balance."""
 
     def __init__(self, gamma: float = 2.0, alpha: float = 0.25, label_smoothing: float = 0.0):
         super().__init__()

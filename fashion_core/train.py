@@ -325,7 +325,7 @@ def write_eval(run: Run, data_root=None, device: torch.device | None = None) -> 
         "test_accuracy": round(acc, 2), "model": cfg.model, "params": count_params(model),
         "epochs": len(metrics), "best_epoch": max(metrics, key=lambda m: m.get("val_acc", 0))["epoch"]
         if metrics and "val_acc" in metrics[0] else len(metrics),
-        "best_val_acc": max((m.get("val_acc", 0) for m in metrics), default=None),
+        "best_val_acc": max((m["val_acc"] for m in metrics if "val_acc" in m), default=None),
         "train_time_s": round(ck.get("train_time_s", metrics[-1]["time_s"] if metrics else 0.0), 1),
         "device": describe_device(device), "classes": CLASSES,
         **classification_report(test.labels, preds),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from fashion_core import compare
 from fashion_core.data import CLASSES
+from fashion_core.ensemble import is_ensemble
 from ui import common
 
 common.require_router()
@@ -105,7 +106,7 @@ for tab, key, run in zip(st.tabs(picked), picked, chosen):
 
 st.subheader("Per-class metrics")
 metric = st.radio("Metric", ["accuracy", "precision", "recall", "f1"], horizontal=True, key="cmp.metric")
-pc = compare.per_class(chosen)
+pc = compare.per_class(chosen, picked)
 fig = px.bar(pc[pc.metric == metric], x="class", y="value", color="run", barmode="group", height=380)
 fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), yaxis_range=[max(0, pc.value.min() - 5), 100])
 st.plotly_chart(fig, width="stretch")
@@ -123,6 +124,9 @@ else:
 
 st.subheader("Download a run")
 name = st.selectbox("Run", picked, key="cmp.zip_run")
-st.download_button("Download as zip (config, metrics, eval" + (", best weights)" if by_name[name].has_weights
-                                                               else "; this run ships without weights)"),
-                   functools.partial(compare.zip_run, by_name[name]), f"{by_name[name].name}.zip", "application/zip")
+target = by_name[name]
+contents = (", best weights)" if (target.path / "best.pt").exists() else
+            "; an ensemble's weights are its members', in their own runs)" if is_ensemble(target.path) else
+            "; this run ships without weights)")
+st.download_button(f"Download as zip (config, metrics, eval{contents}", functools.partial(compare.zip_run, target),
+                   f"{target.name}.zip", "application/zip")

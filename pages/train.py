@@ -149,8 +149,10 @@ def job_list() -> None:
             if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
                 jobs.cancel(job)
                 st.rerun(scope="fragment")
-            curves(job)
-            st.code(job.log_tail(12) or "(no log yet)", language="text")
+            # the list redraws every 2 s: finished jobs draw their curves and log only when asked
+            if s in jobs.ACTIVE or s == "failed" or st.toggle("Curves and log", key=f"show-{job.id}"):
+                curves(job)
+                st.code(job.log_tail(12) or "(no log yet)", language="text")
 
 
 st.title("Train")

@@ -195,6 +195,9 @@ def test_train_form_submits_a_job_that_finishes(ready):
     assert job.state["state"] == "done", job.log_tail(40)
     at.run()  # a reload sees the finished job from disk
     assert any("done" in e.label for e in at.expander)
+    assert "test accuracy" not in "\n".join(c.value for c in at.code)  # a finished job's log waits to be asked for
+    at.toggle(key=f"show-{job.id}").set_value(True).run()
+    assert "test accuracy" in "\n".join(c.value for c in at.code) and not at.exception
 
 
 def test_train_form_rejects_bad_values_by_field(ready):

@@ -88,3 +88,5 @@ def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_on
     assert (mapped_conf < t).mean() <= MAX_MAPPED_UNSURE < (mapped_conf < t + 0.01).mean()
     assert (unmapped_conf < t).mean() > 0.6
     assert pick_threshold(np.array([0.3, 0.9]), np.array([True, True])) == 0.3  # no photo unsure below 0.3
+    with pytest.raises(ValueError, match="no threshold fits"):  # rather than 0.0, "never unsure", unsaid
+        pick_threshold(np.array([0.1, 0.15, 0.9]), np.array([True, True, True]))

@@ -30,7 +30,8 @@ def test_list_models_shows_the_registry():
 def test_train_rejects_a_bad_field_with_its_name(tmp_path):
     out = cli("train", "--model", "mlp_baseline", "--set", "lr=-1", "--run-dir", str(tmp_path / "r"))
     assert out.returncode == 2 and "lr:" in out.stderr and "Traceback" not in out.stderr
-    out = cli("train", "--model", "mlp_baseline", "--set", 'augment={"hflip_p": "0.5"}', "--run-dir", str(tmp_path / "r"))
+    out = cli("train", "--model", "mlp_baseline", "--set", 'augment={"hflip_p": "0.5"}',
+              "--run-dir", str(tmp_path / "r"))
     assert out.returncode == 2 and "augment.hflip_p" in out.stderr and "Traceback" not in out.stderr
     out = cli("train", "--config", str(tmp_path / "missing.json"), "--run-dir", str(tmp_path / "r"))
     assert out.returncode == 2 and "missing.json" in out.stderr and "Traceback" not in out.stderr

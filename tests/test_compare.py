@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
+
 from fashion_core import compare
 from fashion_core.config import TrainConfig
 from fashion_core.models import model_info
@@ -47,3 +49,18 @@ def test_arch_loss_grid_groups_old_and_new_configs(tmp_path):
     grid = compare.arch_loss_grid(runs)
     assert grid is not None and grid.loc["mlp_baseline", "ce"] == 84.0  # the older run is in the grid
     assert grid.loc["mlp_1hidden", "ce"] == 86.0 and grid.loc["mlp_baseline", "focal"] == 85.0
+
+
+def test_per_class_bars_keep_two_runs_of_the_same_name_apart(tmp_path):
+    runs = []
+    for folder, acc in (("mine", 80.0), ("shipped", 90.0)):
+        (tmp_path / folder).mkdir()
+        run = make_run(tmp_path / folder, "flagship", acc)
+        cm = (np.eye(10) * acc + (100 - acc) / 9 * (1 - np.eye(10))).tolist()
+        per = [{"precision": acc, "recall": acc, "f1": acc}] * 10
+        (run.path / "eval.json").write_text(json.dumps({"test_accuracy": acc, "confusion_matrix": cm,
+                                                        "per_class": per}))
+        runs.append(run)
+    table = compare.per_class(runs, ["flagship (mine)", "flagship"])
+    acc = table[table.metric == "accuracy"].groupby("run").value.mean()
+    assert acc.to_dict() == {"flagship": 90.0, "flagship (mine)": 80.0}  # two bars per class, not one merged

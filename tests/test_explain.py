@@ -121,3 +121,18 @@ def test_gradcam_on_an_ensemble_starts_on_its_heaviest_member():
     assert explain.default_layer(vote) == "members.0.conv"
     assert explain.default_layer(SoftVote([create_model("flagship"), BlockDetector()], [0.3, 0.7])) == "members.1.conv"
     assert explain.attribute(vote, img, 3, "Grad-CAM").map.max() > 0  # not the blank map of a light member
+
+
+def test_two_sessions_explaining_with_one_model_get_their_own_maps():
+    from concurrent.futures import ThreadPoolExecutor
+
+    torch.manual_seed(0)
+    model = create_model("flagship").eval()  # the app caches one model object for every browser tab
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 255, (28, 28), dtype=np.uint8) for _ in range(4)]
+    jobs = [(img, method) for img in images for method in ("Grad-CAM", "Guided Backprop")] * 3
+    alone = [explain.attribute(model, img, 2, method).map for img, method in jobs]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(lambda job: explain.attribute(model, job[0], 2, job[1]).map, jobs))
+    for a, b in zip(alone, together):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)

@@ -142,3 +142,13 @@ def test_a_job_cancelled_while_its_runner_starts_moves_the_queue_on(queue, monke
     assert first.state["state"] == "cancelled"
     assert second.state["state"] in ("starting", "running")  # started without any page calling tick()
     assert wait_for(second, jobs.FINISHED)["state"] == "done"
+
+
+def test_a_fine_tune_named_by_a_relative_path_finds_its_start_in_the_runner(queue, tiny_run, monkeypatch):
+    import shutil
+
+    shutil.copytree(tiny_run.path, queue / "mine" / "start")
+    monkeypatch.chdir(queue / "mine")  # the app started from another folder than the runner's
+    job = jobs.submit(tiny_run.config.replace(epochs=1, init_from="start"))
+    assert job.config.init_from == str(queue / "mine" / "start")
+    assert wait_for(job, jobs.FINISHED)["state"] == "done", job.log_tail(40)

@@ -211,3 +211,8 @@ def test_an_epoch_replayed_after_a_kill_is_listed_once(tmp_path, fake_root, tiny
     (run.path / "eval.json").unlink()
     run = train(cfg, run.path, data_root=fake_root)
     assert before == [1, 2] and [m["epoch"] for m in run.metrics] == [1, 2] and run.eval["epochs"] == 2
+
+
+def test_a_run_without_a_validation_split_reports_no_validation_accuracy(tmp_path, fake_root, tiny_config):
+    run = train(tiny_config.replace(epochs=1, val_split="none"), tmp_path / "r", data_root=fake_root)
+    assert run.eval["best_val_acc"] is None  # shown as "–", not as 0.00%
