@@ -26,7 +26,7 @@ from fashion_core.calibration import calibrate, decide, load_calibration, pick_t
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
-from fashion_core.predict import default_run, probabilities  # noqa: E402
+from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run.path / "calibration.json").exists():
             calibrate(run)
         model = load_model(run)
-        learned_calib = bool(run.config.photo_dir) and "calib" in run.config.photo_share_names
+        learned_calib = "calib" in learned_shares(run)
         probs = {pipe: probabilities(model, images, run.config.tta_flip) for pipe, images in
                  (("naive", base), ("ours", ours))}
         if args.fit_threshold and learned_calib:

@@ -8,20 +8,32 @@ import torch
 import torch.nn as nn
 
 from fashion_core.calibration import Calibration, decide
+from fashion_core.ensemble import is_ensemble, member_runs
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
 from fashion_core.train import infer
 
 
 def _tuned_on_photos(run: Run) -> bool:
+    """Fine-tuned on real photos: photo_dir set, or an ensemble whose every member was."""
     try:
+        if is_ensemble(run.path):
+            members = member_runs(run.path)
+            return bool(members) and all(_tuned_on_photos(m) for m in members)
         return bool(run.config.photo_dir)
-    except (ValueError, TypeError, OSError):  # an unreadable or foreign config.json
+    except (ValueError, TypeError, OSError, KeyError):  # an unreadable or foreign config.json / ensemble.json
         return False
 
 
+def learned_shares(run: Run) -> set[str]:
+    """The photo shares (fashion_core.photo_set) a run learned from; an ensemble's are any member's."""
+    if is_ensemble(run.path):
+        return set().union(*(learned_shares(m) for m in member_runs(run.path)))
+    return set(run.config.photo_share_names) if run.config.photo_dir else set()
+
+
 def best_for_photos(runs: list[Run]) -> Run:
-    """Among evaluated runs fine-tuned on real photos (photo_dir set), the best test accuracy;
+    """Among evaluated runs fine-tuned on real photos (or ensembles of such runs), the best test accuracy;
     without such a run, the best test accuracy of all."""
     evaluated = [r for r in runs if r.eval]
     if not evaluated:
@@ -76,4 +88,4 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
             "garment_found": prepared.found}
 
 
-__all__ = ["best_for_photos", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]
+__all__ = ["best_for_photos", "learned_shares", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

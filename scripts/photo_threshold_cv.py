@@ -1,12 +1,16 @@
-"""A cross-fitted unsure threshold for a run that fine-tuned on both the train and calib photo shares.
+"""A cross-fitted unsure threshold for a run (or an ensemble of runs) that fine-tuned on both the
+train and calib photo shares.
 
     python scripts/photo_threshold_cv.py RUN [--photos PHOTO_DIR] [--cv-dir runs/photo_cv]
 
 Such a run has no photos left to choose its threshold on (the held-out share only ever measures).
 So its recipe is trained twice more, each time on one share only (CV_DIR/NAME_on_train and
-CV_DIR/NAME_on_calib; finished folds are reused); each fold's threshold is picked on the share it
-did not learn from (fashion_core.calibration.pick_threshold) and their mean goes into RUN's
-calibration.json, with both fold thresholds named in its threshold_source.
+CV_DIR/NAME_on_calib; finished folds are reused); for an ensemble, each member's recipe is, and the
+fold is the same vote of those. Each fold's threshold is picked on the share it did not learn from
+(fashion_core.calibration.pick_threshold) and their mean goes into RUN's calibration.json, with
+both fold thresholds named in its threshold_source. It also prints, per fold, how well calibrated
+confidence separates photos with no class from the others there (AUROC), for the fold and for each
+member's fold: the evidence for or against voting.
 """
 from __future__ import annotations
 
@@ -19,28 +23,54 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from fashion_core.calibration import calibrate, decide, load_calibration, pick_threshold, set_threshold  # noqa: E402
+from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_set import load_photo_set  # noqa: E402
-from fashion_core.predict import probabilities  # noqa: E402
-from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
+from fashion_core.predict import learned_shares, probabilities  # noqa: E402
+from fashion_core.runs import CHECKPOINT_DIR, Run, load_model, read_json  # noqa: E402
 from fashion_core.train import train  # noqa: E402
 
 FOLDS = {"train": "calib", "calib": "train"}  # learn from -> threshold picked on
 
 
-def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> tuple[float, int]:
-    """Train RUN's recipe on one share (unless done); its threshold on the other share, and that share's size."""
+def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> Run:
+    """RUN's recipe trained on one share only (reused once finished); for an ensemble, the same
+    weighted vote of its members' folds."""
     fold = Run(cv_dir / f"{run.path.name}_on_{learn}")
-    if not fold.eval:
-        cfg = run.config.replace(photo_dir=str(photo_dir), photo_shares=learn)
-        print(f"training {fold.path} on the {learn} share ...", flush=True)
-        train(cfg, fold.path)
-    if not (fold.path / "calibration.json").exists():
-        calibrate(fold)
-    cal = load_calibration(fold)
+    if fold.eval:
+        return fold
+    if is_ensemble(run.path):
+        members = [fold_run(m, photo_dir, learn, cv_dir).path for m in member_runs(run.path)]
+        return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
+    print(f"training {fold.path} on the {learn} share ...", flush=True)
+    train(run.config.replace(photo_dir=str(photo_dir), photo_shares=learn), fold.path)
+    calibrate(fold)
+    return fold
+
+
+def auroc(score: np.ndarray, positive: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counted half: 1.0 separates them perfectly."""
+    pos, neg = score[positive], score[~positive]
+    if not len(pos) or not len(neg):
+        return float("nan")
+    return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg)))
+
+
+def confidences(run: Run, images: np.ndarray) -> np.ndarray:
+    cal = load_calibration(run)
+    return np.array([decide(p, cal)["confidence"] for p in probabilities(load_model(run), images, run.config.tta_flip)])
+
+
+def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> tuple[float, int]:
+    """RUN's fold on one share; its threshold on the other share, and that share's size."""
+    fold = fold_run(run, photo_dir, learn, cv_dir)
     images, sets, _ = load_photo_set(photo_dir, FOLDS[learn])
-    probs = probabilities(load_model(fold), images.numpy(), fold.config.tta_flip)
-    conf = np.array([decide(p, cal)["confidence"] for p in probs])
-    return pick_threshold(conf, sets.any(1).numpy()), len(images)
+    images, mapped = images.numpy(), sets.any(1).numpy()
+    conf = confidences(fold, images)
+    parts = member_runs(fold.path) if is_ensemble(fold.path) else []
+    print(f"learned from {learn}, measured on {FOLDS[learn]} ({len(images)} photos, {(~mapped).sum()} with no "
+          f"class): AUROC no-class vs mapped {auroc(-conf, ~mapped):.3f}" +
+          "".join(f"; {m.name} {auroc(-confidences(m, images), ~mapped):.3f}" for m in parts), flush=True)
+    return pick_threshold(conf, mapped), len(images)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,17 +78,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("run", type=Path)
     ap.add_argument("--photos", type=Path, default=None, help="labelled photos (default: the run's photo_dir)")
     ap.add_argument("--cv-dir", type=Path, default=CHECKPOINT_DIR.parent / "runs" / "photo_cv",
-                    help="where the two fold runs go (default: runs/photo_cv, git-ignored)")
+                    help="where the fold runs go (default: runs/photo_cv, git-ignored)")
     args = ap.parse_args(argv)
     run = Run(args.run)
     if not run.eval:
         print(f"error: {run.path} is not a finished run", file=sys.stderr)
         return 2
-    photo_dir = args.photos or Path(run.config.photo_dir)
-    if not run.config.photo_dir or set(run.config.photo_share_names) != set(FOLDS):
-        print(f"error: {run.path} did not learn from both the train and calib shares of a photo folder; "
-              "benchmarks/photo_accuracy.py --fit-threshold picks its threshold on the calib share", file=sys.stderr)
+    singles = member_runs(run.path) if is_ensemble(run.path) else [run]
+    if any(learned_shares(r) != set(FOLDS) for r in singles):
+        print(f"error: {run.path} (or one of its members) did not learn from both the train and calib shares of "
+              "a photo folder; benchmarks/photo_accuracy.py --fit-threshold picks its threshold on the calib share",
+              file=sys.stderr)
         return 2
+    photo_dir = args.photos or Path(singles[0].config.photo_dir)
     if not photo_dir.is_dir():
         print(f"error: no photo folder at {photo_dir}; pass --photos", file=sys.stderr)
         return 2

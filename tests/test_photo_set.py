@@ -115,6 +115,37 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
 
 
+def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_their_folds(
+        tmp_path, fake_root, tiny_run, monkeypatch):
+    import importlib.util
+    import json
+
+    from fashion_core.ensemble import create_ensemble, member_runs
+    from fashion_core.runs import CHECKPOINT_DIR
+
+    spec = importlib.util.spec_from_file_location("cv", CHECKPOINT_DIR.parent / "scripts" / "photo_threshold_cv.py")
+    cv = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(cv)
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    photos = _photo_dir(tmp_path / "photos", n=3, calib=3)
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
+                                  photo_shares="train,calib")
+    a = train(cfg, tmp_path / "a", data_root=fake_root)
+    b = train(cfg.replace(lr=cfg.lr / 2), tmp_path / "b", data_root=fake_root)
+    vote = create_ensemble(tmp_path / "vote", [a.path, b.path], [0.5, 0.5], data_root=fake_root)
+    assert cv.main([str(vote.path), "--cv-dir", str(tmp_path / "cv")]) == 0
+    for learn in ("train", "calib"):  # each fold votes, with the same weights, the members' folds on one share
+        fold = tmp_path / "cv" / f"vote_on_{learn}"
+        assert json.loads((fold / "ensemble.json").read_text())["weights"] == [0.5, 0.5]
+        assert {m.config.photo_shares for m in member_runs(fold)} == {learn}
+        assert sorted(m.name for m in member_runs(fold)) == [f"a_on_{learn}", f"b_on_{learn}"]
+    cal = json.loads((vote.path / "calibration.json").read_text())
+    assert "cross-fitted" in cal["threshold_source"] and 0.2 <= cal["threshold"] <= 0.95
+    # a vote with a member that never saw photos has no both-share recipe to cross-fit
+    mixed = create_ensemble(tmp_path / "mixed", [a.path, tiny_run.path], [0.5, 0.5], data_root=fake_root)
+    assert cv.main([str(mixed.path), "--cv-dir", str(tmp_path / "cv2")]) == 2 and not (tmp_path / "cv2").exists()
+
+
 def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path, tiny_run):
     with pytest.raises(ValueError, match="photo_dir"):
         TrainConfig(photo_dir=str(tmp_path)).validate()  # exists, but holds no garment folders
@@ -169,5 +200,15 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
         (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": photos}))
     monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
     assert fpredict.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
+    shutil.copytree(tmp_path / "tuned", tmp_path / "tuned_too")
+    for name, members in (("vote_tuned", ["tuned", "tuned_too"]), ("vote_mixed", ["tuned", "best_on_fmnist"])):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "ensemble.json").write_text(json.dumps({"members": members, "weights": [0.5, 0.5]}))
+        shutil.copy(tmp_path / "other" / "config.json", tmp_path / name / "config.json")
+        ev = json.loads((tmp_path / "tuned" / "eval.json").read_text())
+        (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": 99.5}))
+    # a vote of photo-tuned runs counts as tuned on photos; one with an untuned member does not
+    assert fpredict.default_run().name == "vote_tuned"
+    shutil.rmtree(tmp_path / "vote_tuned"), shutil.rmtree(tmp_path / "vote_mixed"), shutil.rmtree(tmp_path / "tuned_too")
     shutil.rmtree(tmp_path / "tuned")
     assert fpredict.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
