@@ -35,8 +35,8 @@ c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
 run = by_name[c1.selectbox("Model", names, index=names.index(common.key_of(by_name, best_for_photos(runs))), key="pr.run",
                            format_func=lambda n: common.run_label(by_name[n]),
-                           help="Runs fine-tuned on real photos (photo_dir in their config) classify uploads "
-                                "best; the others are best on Fashion-MNIST's own images.")]
+                           help="Runs fine-tuned on real photos (photo_dir in their config), and votes of such runs, "
+                                "classify uploads best; the others are best on Fashion-MNIST's own images.")]
 mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", horizontal=True)
 try:
     model = common.model_for(run)

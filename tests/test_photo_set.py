@@ -88,10 +88,10 @@ def test_a_run_may_learn_from_the_calib_share_too_but_never_from_the_held_out_on
             TrainConfig(photo_dir=str(root), photo_shares=bad).validate()
 
 
-def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(tmp_path, fake_root, tiny_run,
-                                                                                 monkeypatch):
+def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch):
+    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos, and a
+    one-epoch fine-tune of tiny_run on its train and calib shares."""
     import importlib.util
-    import json
 
     from fashion_core.runs import CHECKPOINT_DIR
 
@@ -102,6 +102,14 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     photos = _photo_dir(tmp_path / "photos", n=3, calib=3)
     cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
                                   photo_shares="train,calib")
+    return cv, photos, cfg
+
+
+def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(tmp_path, fake_root, tiny_run,
+                                                                                 monkeypatch):
+    import json
+
+    cv, photos, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch)
     run = train(cfg, tmp_path / "both", data_root=fake_root)
     assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
     folds = {learn: json.loads((tmp_path / "cv" / f"both_on_{learn}" / "config.json").read_text())
@@ -117,19 +125,11 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
 
 def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_their_folds(
         tmp_path, fake_root, tiny_run, monkeypatch):
-    import importlib.util
     import json
 
     from fashion_core.ensemble import create_ensemble, member_runs
-    from fashion_core.runs import CHECKPOINT_DIR
 
-    spec = importlib.util.spec_from_file_location("cv", CHECKPOINT_DIR.parent / "scripts" / "photo_threshold_cv.py")
-    cv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cv)
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
-    photos = _photo_dir(tmp_path / "photos", n=3, calib=3)
-    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
-                                  photo_shares="train,calib")
+    cv, _, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch)
     a = train(cfg, tmp_path / "a", data_root=fake_root)
     b = train(cfg.replace(lr=cfg.lr / 2), tmp_path / "b", data_root=fake_root)
     vote = create_ensemble(tmp_path / "vote", [a.path, b.path], [0.5, 0.5], data_root=fake_root)
