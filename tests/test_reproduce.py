@@ -48,3 +48,18 @@ def test_a_finished_run_given_more_epochs_goes_on_from_where_it_stopped(tmp_path
     assert big.eval["epochs"] == 2 and not big.has_weights
     assert {f.name for f in (tmp_path / "runs" / "unshipped" / "big").iterdir()} == {"best.pt", "last.pt"}
     assert "cyc: PLAN gives 3 epochs, it has 1, but its schedule stretches with the epochs" in capsys.readouterr().out
+
+
+def test_a_plain_reproduce_builds_the_shipped_votes_but_no_experiment(tmp_path, monkeypatch, fake_root, capsys):
+    mod = _reproduce(tmp_path, monkeypatch, fake_root, {"a": _plan(1), "b": _plan(1), "c": _plan(1)})
+    monkeypatch.setattr(mod, "ENSEMBLES", {"vote": (["a", "b"], [0.5, 0.5]), "trial": (["a", "b"], [0.9, 0.1])})
+    monkeypatch.setattr(mod, "EXPERIMENTS", {"c", "trial"})
+    mod.main([])
+    shipped = tmp_path / "checkpoints"
+    assert sorted(p.name for p in shipped.iterdir()) == ["a", "b", "vote"]
+    assert json.loads((shipped / "vote" / "ensemble.json").read_text())["weights"] == [0.5, 0.5]
+    assert Run(shipped / "vote").eval["test_accuracy"] > 0
+    mod.main(["trial"])  # an experiment is built when named
+    assert (shipped / "trial" / "eval.json").exists()
+    mod.main(["vote"])  # and a built vote is never overwritten
+    assert "vote: already built" in capsys.readouterr().out
