@@ -40,9 +40,10 @@ def table() -> str:
         delta = f"{ev['test_accuracy'] - reported:+.2f}" if reported else "–"
         loss = loss_label(run.config.to_dict())
         epochs, minutes = ev["epochs"], ev["train_time_s"] / 60
-        if model == "ensemble":  # no training of its own: its members' epochs and time
+        if model == "ensemble":  # no training of its own: its voting members' epochs and time
+            spec = json.loads((run.path / "ensemble.json").read_text())
             members = [Run((run.path.parent / m).resolve())  # stored relative to the ensemble's folder
-                       for m in json.loads((run.path / "ensemble.json").read_text())["members"]]
+                       for m, w in zip(spec["members"], spec["weights"]) if w > 0]  # as load_ensemble: no vote, no load
             epochs = "+".join(str(m.eval["epochs"]) for m in members)
             minutes = sum(m.eval["train_time_s"] for m in members) / 60
         params = f"{ev['params']:,}" + ("" if run.has_weights else " (no weights shipped)")
