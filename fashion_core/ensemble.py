@@ -53,11 +53,16 @@ def member_runs(path: Path) -> list[Run]:
     return [Run((base / m).resolve()) for m in read_json(Path(path) / "ensemble.json")["members"]]
 
 
+def voting_members(path: Path) -> list[tuple[Run, float]]:
+    """(member, weight) for the members that vote: a zero weight changes no vote, so it is never loaded."""
+    weights = read_json(Path(path) / "ensemble.json")["weights"]
+    return [(r, w) for r, w in zip(member_runs(path), weights) if w > 0]
+
+
 def load_ensemble(path: Path, device: str | torch.device = "cpu") -> SoftVote:
     from fashion_core.runs import load_model  # noqa: PLC0415 (runs imports this module lazily)
 
-    weights = read_json(Path(path) / "ensemble.json")["weights"]
-    voting = [(r, w) for r, w in zip(member_runs(path), weights) if w > 0]  # a zero weight changes no vote
+    voting = voting_members(path)
     return SoftVote([load_model(r, "best", device) for r, _ in voting], [w for _, w in voting],
                     [r.config.tta_flip for r, _ in voting]).to(device).eval()
 

@@ -22,7 +22,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fashion_core.calibration import calibrate, decide, load_calibration, pick_threshold, set_threshold  # noqa: E402
+from sklearn.metrics import roc_auc_score  # noqa: E402
+
+from fashion_core.calibration import calibrate, calibrated, load_calibration, pick_threshold, set_threshold  # noqa: E402
 from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_set import load_photo_set  # noqa: E402
 from fashion_core.predict import learned_shares, probabilities  # noqa: E402
@@ -48,16 +50,14 @@ def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> Run:
 
 
 def auroc(score: np.ndarray, positive: np.ndarray) -> float:
-    """P(a positive scores above a negative), ties counted half: 1.0 separates them perfectly."""
-    pos, neg = score[positive], score[~positive]
-    if not len(pos) or not len(neg):
-        return float("nan")
-    return float(((pos[:, None] > neg[None]).sum() + 0.5 * (pos[:, None] == neg[None]).sum()) / (len(pos) * len(neg)))
+    """P(a positive scores above a negative), ties counted half; nan when one side is empty."""
+    return float(roc_auc_score(positive, score)) if 0 < positive.sum() < len(positive) else float("nan")
 
 
 def confidences(run: Run, images: np.ndarray) -> np.ndarray:
-    cal = load_calibration(run)
-    return np.array([decide(p, cal)["confidence"] for p in probabilities(load_model(run), images, run.config.tta_flip)])
+    """(N,) calibrated top probabilities: what "unsure" compares with the threshold."""
+    probs = probabilities(load_model(run), images, run.config.tta_flip)
+    return calibrated(probs, load_calibration(run).temperature).max(1).round(6)  # as decide() reports it
 
 
 def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> tuple[float, int]:

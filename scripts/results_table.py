@@ -4,12 +4,12 @@
 """
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
+from fashion_core.ensemble import voting_members
 from fashion_core.models import model_info
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, loss_label
+from fashion_core.runs import CHECKPOINT_DIR, list_runs, loss_label
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -41,9 +41,7 @@ def table() -> str:
         loss = loss_label(run.config.to_dict())
         epochs, minutes = ev["epochs"], ev["train_time_s"] / 60
         if model == "ensemble":  # no training of its own: its voting members' epochs and time
-            spec = json.loads((run.path / "ensemble.json").read_text())
-            members = [Run((run.path.parent / m).resolve())  # stored relative to the ensemble's folder
-                       for m, w in zip(spec["members"], spec["weights"]) if w > 0]  # as load_ensemble: no vote, no load
+            members = [m for m, _ in voting_members(run.path)]
             epochs = "+".join(str(m.eval["epochs"]) for m in members)
             minutes = sum(m.eval["train_time_s"] for m in members) / 60
         params = f"{ev['params']:,}" + ("" if run.has_weights else " (no weights shipped)")

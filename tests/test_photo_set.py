@@ -201,14 +201,16 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
     monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
     assert fpredict.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
     shutil.copytree(tmp_path / "tuned", tmp_path / "tuned_too")
-    for name, members in (("vote_tuned", ["tuned", "tuned_too"]), ("vote_mixed", ["tuned", "best_on_fmnist"])):
+    for name, members, acc in (("vote_tuned", ["tuned", "tuned_too"], 99.5),
+                               ("vote_mixed", ["tuned", "best_on_fmnist"], 99.9)):  # the best, were it counted
         (tmp_path / name).mkdir()
         (tmp_path / name / "ensemble.json").write_text(json.dumps({"members": members, "weights": [0.5, 0.5]}))
         shutil.copy(tmp_path / "other" / "config.json", tmp_path / name / "config.json")
         ev = json.loads((tmp_path / "tuned" / "eval.json").read_text())
-        (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": 99.5}))
+        (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
     # a vote of photo-tuned runs counts as tuned on photos; one with an untuned member does not
     assert fpredict.default_run().name == "vote_tuned"
-    shutil.rmtree(tmp_path / "vote_tuned"), shutil.rmtree(tmp_path / "vote_mixed"), shutil.rmtree(tmp_path / "tuned_too")
+    for name in ("vote_tuned", "vote_mixed", "tuned_too"):
+        shutil.rmtree(tmp_path / name)
     shutil.rmtree(tmp_path / "tuned")
     assert fpredict.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
