@@ -22,7 +22,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fashion_core.calibration import calibrate, decide, load_calibration, pick_threshold, set_threshold  # noqa: E402
+from fashion_core.calibration import (calibrate, decide, load_calibration, photo_check, pick_threshold,  # noqa: E402
+                                      set_threshold)
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
@@ -120,11 +121,15 @@ def main(argv: list[str] | None = None) -> int:
                   f"(scripts/photo_threshold_cv.py cross-fits one)")
         elif args.fit_threshold:  # on our pipeline's inputs; both pipelines are then scored with it
             cal = load_calibration(run)
-            conf = np.array([decide(p, cal)["confidence"] for p in probs["ours"]])
+            answers = [decide(p, cal) for p in probs["ours"]]
+            conf = np.array([a["confidence"] for a in answers])
+            correct = np.array([a["index"] in MAPPING.get(f, ()) for a, f in zip(answers, folders)])
+            mapped = np.array([f in MAPPING for f in folders])
             sel = (shares == "calib") & ok
-            t = pick_threshold(conf[sel], np.array([f in MAPPING for f in folders])[sel])
+            t = pick_threshold(conf[sel], mapped[sel])
             set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
-                                  f"({sel.sum()} photos) of {args.photo_dir.name}")
+                                  f"({sel.sum()} photos) of {args.photo_dir.name}",
+                          photo_check(conf[sel], correct[sel], mapped[sel], t))
             print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
         cal = load_calibration(run)
         for pipe in probs:

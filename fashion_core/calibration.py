@@ -104,8 +104,8 @@ def calibrate(run: Run | str | Path, data_root=None, threshold: float | None = N
     old = read_json(run.path / CALIBRATION_FILE, {}) or {}
     if threshold is not None:
         result["threshold"] = threshold
-    elif "threshold_source" in old:
-        result["threshold_source"] = old["threshold_source"]
+    else:
+        result.update({k: old[k] for k in ("threshold_source", "photo_check") if k in old})
     atomic_write_json(run.path / CALIBRATION_FILE, result)
     return result
 
@@ -136,12 +136,48 @@ def _as_run(run: Run | str | Path) -> Run:
     return run if isinstance(run, Run) else Run(Path(run))
 
 
-def set_threshold(run: Run | str | Path, threshold: float, source: str) -> None:
-    """Store a new unsure threshold next to the fitted temperature."""
+def set_threshold(run: Run | str | Path, threshold: float, source: str, check: dict | None = None) -> None:
+    """Store a new unsure threshold next to the fitted temperature, with the photo_check that
+    measured it (or none)."""
     run = _as_run(run)
-    d = read_json(run.path / CALIBRATION_FILE, {}) or {}
+    d = {k: v for k, v in (read_json(run.path / CALIBRATION_FILE, {}) or {}).items() if k != "photo_check"}
     atomic_write_json(run.path / CALIBRATION_FILE, {**d, "threshold": round(float(threshold), 4),
-                                                    "threshold_source": source})
+                                                    "threshold_source": source,
+                                                    **({"photo_check": check} if check else {})})
+
+
+def photo_check(conf: np.ndarray, correct: np.ndarray, mapped: np.ndarray, threshold: float) -> dict:
+    """How a threshold does on labelled photos: conf calibrated top probabilities, correct whether
+    the top class counts as right (False on photos with no class), mapped whether the photo has a
+    class. score is the mean of "right and sure" on mapped photos and "unsure" on the others: what
+    ranks photo-tuned runs for the Predict page's default (predict.best_for_photos)."""
+    conf, correct, mapped = np.asarray(conf), np.asarray(correct, dtype=bool), np.asarray(mapped, dtype=bool)
+    unsure = conf < threshold
+    return _finish({"photos": len(conf), "no_class": int((~mapped).sum()),
+                    "mapped_accuracy": correct[mapped].mean() if mapped.any() else None,
+                    "mapped_unsure": unsure[mapped].mean() if mapped.any() else None,
+                    "mapped_right_and_sure": (correct & ~unsure)[mapped].mean() if mapped.any() else None,
+                    "no_class_unsure": unsure[~mapped].mean() if (~mapped).any() else None})
+
+
+def mean_check(checks: list[dict]) -> dict:
+    """Several folds' photo checks pooled: each rate weighted by the photos it was measured on."""
+    photos, no_class = sum(c["photos"] for c in checks), sum(c["no_class"] for c in checks)
+    out = {"photos": photos, "no_class": no_class}
+    for key in ("mapped_accuracy", "mapped_unsure", "mapped_right_and_sure", "no_class_unsure"):
+        group = "no_class" if key.startswith("no_class") else "mapped"
+        pairs = [(c[key], c["no_class"] if group == "no_class" else c["photos"] - c["no_class"])
+                 for c in checks if c.get(key) is not None]
+        total = sum(n for _, n in pairs)
+        out[key] = sum(v * n for v, n in pairs) / total if total else None
+    return _finish(out)
+
+
+def _finish(check: dict) -> dict:
+    parts = [check[k] for k in ("mapped_right_and_sure", "no_class_unsure") if check[k] is not None]
+    check["score"] = float(np.mean(parts)) if parts else None
+    return {k: round(float(v), 4) if v is not None and k not in ("photos", "no_class") else v
+            for k, v in check.items()}
 
 
 def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
@@ -228,5 +264,5 @@ if __name__ == "__main__":
 
 
 __all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
-           "calibration_for", "pick_threshold", "set_threshold", "load_calibration", "calibrated", "decide",
+           "calibration_for", "pick_threshold", "photo_check", "mean_check", "set_threshold", "load_calibration", "calibrated", "decide",
            "describe"]

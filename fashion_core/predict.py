@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fashion_core.calibration import Calibration, decide
+from fashion_core.calibration import CALIBRATION_FILE, Calibration, decide
 from fashion_core.ensemble import is_ensemble, member_runs
 from fashion_core.photo import ImageError, load_image, prepare
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
+from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model, read_json
 from fashion_core.train import infer
 
 
@@ -32,14 +32,24 @@ def learned_shares(run: Run) -> set[str]:
     return set(run.config.photo_share_names) if run.config.photo_dir else set()
 
 
+def photo_score(run: Run) -> float:
+    """The run's photo_check score (calibration.json: right-and-sure on photos with a class and unsure on
+    the others, measured on photos it did not learn from when its threshold was picked); -1 without one."""
+    check = read_json(run.path / CALIBRATION_FILE, {}) or {}
+    score = (check.get("photo_check") or {}).get("score") if isinstance(check, dict) else None
+    return float(score) if isinstance(score, (int, float)) else -1.0
+
+
 def best_for_photos(runs: list[Run]) -> Run:
-    """Among evaluated runs fine-tuned on real photos (or ensembles of such runs), the best test accuracy;
-    without such a run, the best test accuracy of all."""
+    """Among evaluated runs fine-tuned on real photos (or ensembles of such runs), the best photo_score,
+    then the best test accuracy; without such a run, the best test accuracy of all."""
     evaluated = [r for r in runs if r.eval]
     if not evaluated:
         raise ValueError("no evaluated runs")
     photo = [r for r in evaluated if _tuned_on_photos(r)]
-    return max(photo or evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
+    if photo:
+        return max(photo, key=lambda r: (photo_score(r), r.eval.get("test_accuracy", 0)))
+    return max(evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
 
 
 def default_run() -> Run:
@@ -88,4 +98,4 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
             "garment_found": prepared.found}
 
 
-__all__ = ["best_for_photos", "learned_shares", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]
+__all__ = ["best_for_photos", "photo_score", "learned_shares", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]

@@ -2,6 +2,7 @@
 train and calib photo shares.
 
     python scripts/photo_threshold_cv.py RUN [--photos PHOTO_DIR] [--cv-dir runs/photo_cv]
+    python scripts/photo_threshold_cv.py RUN --set outlier_weight=3 [--fold train]   # try a variant
 
 Such a run has no photos left to choose its threshold on (the held-out share only ever measures).
 So its recipe is trained twice more, each time on one share only (CV_DIR/NAME_on_train and
@@ -11,10 +12,16 @@ fold is the same vote of those. Each fold's threshold is picked on the share it 
 both fold thresholds named in its threshold_source. It also prints, per fold, how well calibrated
 confidence separates photos with no class from the others there (AUROC), for the fold and for each
 member's fold: the evidence for or against voting.
+
+With --set FIELD=VALUE (repeatable; single runs only) it cross-fits a variant of RUN's recipe
+instead (folds named after the change) and only prints: nothing is stored, so variants can be
+compared on the train and calib shares before any of them is trained for real. --fold trains
+and measures one fold, so two processes can share the work.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -24,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from fashion_core.calibration import calibrate, calibrated, load_calibration, pick_threshold, set_threshold  # noqa: E402
+from fashion_core.calibration import (calibrate, calibrated, load_calibration, mean_check, photo_check,  # noqa: E402
+                                      pick_threshold, set_threshold)
 from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_set import load_photo_set  # noqa: E402
 from fashion_core.predict import learned_shares, probabilities  # noqa: E402
@@ -34,17 +42,23 @@ from fashion_core.train import train  # noqa: E402
 FOLDS = {"train": "calib", "calib": "train"}  # learn from -> threshold picked on
 
 
-def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> Run:
-    """RUN's recipe trained on one share only (reused once finished); for an ensemble, the same
-    weighted vote of its members' folds."""
-    fold = Run(cv_dir / f"{run.path.name}_on_{learn}")
+def variant_name(changes: dict) -> str:
+    """'outlier_weight=3,epochs=8' -> '_outlier_weight3_epochs8': part of a variant's fold names."""
+    return "".join(f"_{k}{v}" for k, v in changes.items()).replace("/", "-").replace(" ", "")
+
+
+def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict | None = None) -> Run:
+    """RUN's recipe (with changes, if any) trained on one share only (reused once finished); for an
+    ensemble, the same weighted vote of its members' folds."""
+    changes = changes or {}
+    fold = Run(cv_dir / f"{run.path.name}{variant_name(changes)}_on_{learn}")
     if fold.eval:
         return fold
     if is_ensemble(run.path):
         members = [fold_run(m, photo_dir, learn, cv_dir).path for m in member_runs(run.path)]
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
     print(f"training {fold.path} on the {learn} share ...", flush=True)
-    train(run.config.replace(photo_dir=str(photo_dir), photo_shares=learn), fold.path)
+    train(run.config.replace(photo_dir=str(photo_dir), photo_shares=learn, **changes).validate(), fold.path)
     calibrate(fold)
     return fold
 
@@ -54,23 +68,31 @@ def auroc(score: np.ndarray, positive: np.ndarray) -> float:
     return float(roc_auc_score(positive, score)) if 0 < positive.sum() < len(positive) else float("nan")
 
 
-def confidences(run: Run, images: np.ndarray) -> np.ndarray:
-    """(N,) calibrated top probabilities: what "unsure" compares with the threshold."""
-    probs = probabilities(load_model(run), images, run.config.tta_flip)
-    return calibrated(probs, load_calibration(run).temperature).max(1).round(6)  # as decide() reports it
+def confidences(run: Run, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N,) calibrated top probabilities (what "unsure" compares with the threshold) and top classes."""
+    probs = calibrated(probabilities(load_model(run), images, run.config.tta_flip), load_calibration(run).temperature)
+    return probs.max(1).round(6), probs.argmax(1)  # rounded as decide() reports it
 
 
-def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path) -> tuple[float, int]:
-    """RUN's fold on one share; its threshold on the other share, and that share's size."""
-    fold = fold_run(run, photo_dir, learn, cv_dir)
+def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict | None = None,
+                   ) -> tuple[float, dict]:
+    """RUN's fold on one share; its threshold picked on the other share, and how it does there."""
+    fold = fold_run(run, photo_dir, learn, cv_dir, changes)
     images, sets, _ = load_photo_set(photo_dir, FOLDS[learn])
-    images, mapped = images.numpy(), sets.any(1).numpy()
-    conf = confidences(fold, images)
+    images, sets = images.numpy(), sets.numpy()
+    mapped = sets.any(1)
+    conf, top = confidences(fold, images)
     parts = member_runs(fold.path) if is_ensemble(fold.path) else []
+    t = pick_threshold(conf, mapped)
+    check = photo_check(conf, sets[np.arange(len(top)), top], mapped, t)
+    val = (fold.metrics or [{}])[-1].get("val_acc")
     print(f"learned from {learn}, measured on {FOLDS[learn]} ({len(images)} photos, {(~mapped).sum()} with no "
           f"class): AUROC no-class vs mapped {auroc(-conf, ~mapped):.3f}" +
-          "".join(f"; {m.name} {auroc(-confidences(m, images), ~mapped):.3f}" for m in parts), flush=True)
-    return pick_threshold(conf, mapped), len(images)
+          "".join(f"; {m.name} {auroc(-confidences(m, images)[0], ~mapped):.3f}" for m in parts) +
+          f"; threshold {t:.2f}: mapped accuracy {check['mapped_accuracy']:.1%}, unsure on {check['mapped_unsure']:.1%}"
+          f" of mapped and {check['no_class_unsure']:.1%} with no class, score {check['score']:.3f}" +
+          (f"; Fashion-MNIST validation {val:.2f}%" if val else ""), flush=True)
+    return t, check
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,8 +101,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--photos", type=Path, default=None, help="labelled photos (default: the run's photo_dir)")
     ap.add_argument("--cv-dir", type=Path, default=CHECKPOINT_DIR.parent / "runs" / "photo_cv",
                     help="where the fold runs go (default: runs/photo_cv, git-ignored)")
+    ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
+                    help="cross-fit this variant of RUN's recipe and store nothing (JSON value)")
+    ap.add_argument("--fold", choices=list(FOLDS), help="only the fold that learns from this share")
     args = ap.parse_args(argv)
     run = Run(args.run)
+    changes = {}
+    for item in args.set:
+        key, sep, value = item.partition("=")
+        try:
+            changes[key] = json.loads(value)
+        except json.JSONDecodeError:
+            changes[key] = value
+        if not sep or key not in run.config.to_dict():
+            print(f"error: --set {item}: expected FIELD=VALUE with a training config field", file=sys.stderr)
+            return 2
     if not run.eval:
         print(f"error: {run.path} is not a finished run", file=sys.stderr)
         return 2
@@ -94,11 +129,17 @@ def main(argv: list[str] | None = None) -> int:
     if not photo_dir.is_dir():
         print(f"error: no photo folder at {photo_dir}; pass --photos", file=sys.stderr)
         return 2
-    picked = {learn: fold_threshold(run, photo_dir, learn, args.cv_dir) for learn in FOLDS}
+    if changes and is_ensemble(run.path):
+        print("error: --set needs a single run, not an ensemble", file=sys.stderr)
+        return 2
+    picked = {learn: fold_threshold(run, photo_dir, learn, args.cv_dir, changes)
+              for learn in FOLDS if args.fold in (None, learn)}
+    if changes or args.fold:
+        return 0  # a variant or a single fold: compared, not stored
     t = float(np.mean([t for t, _ in picked.values()]))
     set_threshold(run, t, "mean of two cross-fitted thresholds on " + photo_dir.name + ": " + "; ".join(
-        f"{t_:.2f} on the {FOLDS[learn]} share ({n} photos) for the same recipe trained on the {learn} share"
-        for learn, (t_, n) in picked.items()))
+        f"{t_:.2f} on the {FOLDS[learn]} share ({c['photos']} photos) for the same recipe trained on the {learn} share"
+        for learn, (t_, c) in picked.items()), mean_check([c for _, c in picked.values()]))
     print(f"{run.path}: unsure threshold {t:.3f} (" + ", ".join(f"{t_:.2f}" for t_, _ in picked.values()) + ")")
     return 0
 

@@ -90,3 +90,24 @@ def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_on
     assert pick_threshold(np.array([0.3, 0.9]), np.array([True, True])) == 0.3  # no photo unsure below 0.3
     with pytest.raises(ValueError, match="no threshold fits"):  # rather than 0.0, "never unsure", unsaid
         pick_threshold(np.array([0.1, 0.15, 0.9]), np.array([True, True, True]))
+
+
+def test_a_stored_threshold_keeps_its_photo_check_when_the_temperature_is_refitted(tiny_run, fake_root, tmp_path):
+    from fashion_core.calibration import mean_check, photo_check, set_threshold
+
+    # 4 photos with a class (one wrong, one right but unsure) and 2 without (one caught)
+    check = photo_check(np.array([0.9, 0.8, 0.3, 0.95, 0.2, 0.9]), np.array([1, 0, 1, 1, 0, 0]),
+                        np.array([1, 1, 1, 1, 0, 0]), threshold=0.5)
+    assert check["mapped_accuracy"] == 0.75 and check["mapped_unsure"] == 0.25 and check["no_class_unsure"] == 0.5
+    assert check["mapped_right_and_sure"] == 0.5 and check["score"] == 0.5
+    # pooled folds weight each rate by the photos behind it, not each fold equally
+    other = photo_check(np.array([0.2, 0.3]), np.array([0, 0]), np.array([0, 0]), threshold=0.5)
+    pooled = mean_check([check, other])
+    assert pooled["photos"] == 8 and pooled["no_class_unsure"] == 0.75 and pooled["mapped_accuracy"] == 0.75
+    run_dir = tmp_path / "run"
+    shutil.copytree(tiny_run.path, run_dir)
+    set_threshold(run_dir, 0.5, "a test", check)
+    calibrate(run_dir, fake_root)  # a new temperature keeps the threshold's source and evidence
+    import json
+    stored = json.loads((run_dir / "calibration.json").read_text())
+    assert stored["photo_check"] == check and stored["threshold_source"] == "a test"

@@ -118,6 +118,15 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     cal = json.loads((run.path / "calibration.json").read_text())
     assert "cross-fitted" in cal["threshold_source"] and "on the calib share (9 photos)" in cal["threshold_source"]
     assert 0.2 <= cal["threshold"] <= 0.95 and cal["temperature"] > 0
+    check = cal["photo_check"]  # the evidence behind the threshold: both folds' held-back shares pooled
+    both = sum(len(load_photo_set(photos, share)[2]) for share in ("train", "calib"))
+    assert check["photos"] == both and 0 <= check["score"] <= 1
+    # a variant of the recipe is cross-fitted under its own fold names and changes nothing stored
+    stored = (run.path / "calibration.json").read_bytes()
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--set", "lr=0.001"]) == 0
+    assert json.loads((tmp_path / "cv" / "both_lr0.001_on_calib" / "config.json").read_text())["lr"] == 0.001
+    assert (run.path / "calibration.json").read_bytes() == stored
+    assert cv.main([str(run.path), "--set", "no_such_field=1"]) == 2
     before = (tiny_run.path / "calibration.json").read_bytes()
     assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
     assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
@@ -214,3 +223,22 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
         shutil.rmtree(tmp_path / name)
     shutil.rmtree(tmp_path / "tuned")
     assert fpredict.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
+
+
+def test_among_photo_tuned_runs_photo_evidence_picks_the_default_not_fashion_mnist(tmp_path, tiny_run, monkeypatch):
+    import json
+    import shutil
+
+    import fashion_core.predict as fpredict
+    from fashion_core.calibration import set_threshold
+
+    for name, acc, score in (("better_on_photos", 90.0, 0.8), ("better_on_fmnist", 95.0, 0.7), ("unchecked", 99.0, None)):
+        shutil.copytree(tiny_run.path, tmp_path / name)
+        ev = json.loads((tmp_path / name / "eval.json").read_text())
+        (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
+        cfg = json.loads((tmp_path / name / "config.json").read_text())
+        (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": "photos"}))
+        if score is not None:
+            set_threshold(tmp_path / name, 0.5, "a test", {"photos": 10, "no_class": 2, "score": score})
+    monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
+    assert fpredict.default_run().name == "better_on_photos"  # not the run with the best test accuracy
