@@ -67,6 +67,7 @@ class TrainConfig:
     photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); the photo_shares join each batch
     photo_shares: str = "train"  # which shares train: 'train', 'calib' or 'train,calib' (never 'held-out')
     photo_batch: int = 16  # photos added to every batch when photo_dir is set
+    photo_views: int = 1  # shots per photo: the photo plus reframed copies (photo_set.reframe)
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
     photo_target: str = "any"  # shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them
     partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
@@ -157,6 +158,8 @@ class TrainConfig:
              "must be 'train', 'calib' or 'train,calib': the held-out share only ever measures")
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
+        need(isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",
+             "must be an integer 1..16")
         need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")
         need(self.photo_target in ("any", "top"), "photo_target", "must be 'any' or 'top'")
         need(isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",

@@ -46,10 +46,32 @@ def target_sets(folders: list[str]) -> torch.Tensor:
     return sets
 
 
-def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train",
+def reframe(img, seed: int):
+    """Another shot of the same garment, as a different upload of it might be: a crop keeping 80-100%
+    of each side at a random place, a tilt of up to 7 degrees (corners filled with the border's
+    median colour), and brightness, contrast and colour changed by up to 25%. Deterministic in seed."""
+    from PIL import Image, ImageEnhance  # noqa: PLC0415
+
+    rng = np.random.default_rng(seed)
+    w, h = img.size
+    cw, ch = (max(1, int(round(side * rng.uniform(0.8, 1.0)))) for side in (w, h))
+    x0, y0 = int(rng.integers(0, w - cw + 1)), int(rng.integers(0, h - ch + 1))
+    img = img.crop((x0, y0, x0 + cw, y0 + ch))
+    a = np.asarray(img)
+    frame = np.concatenate([a[:3].reshape(-1, 3), a[-3:].reshape(-1, 3), a[:, :3].reshape(-1, 3),
+                            a[:, -3:].reshape(-1, 3)])
+    img = img.rotate(float(rng.uniform(-7, 7)), resample=Image.BILINEAR,
+                     fillcolor=tuple(int(v) for v in np.median(frame, axis=0)))
+    for enhance in (ImageEnhance.Brightness, ImageEnhance.Contrast, ImageEnhance.Color):
+        img = enhance(img).enhance(float(rng.uniform(0.75, 1.25)))
+    return img
+
+
+def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", views: int = 1,
                    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
     """The photos of one share (or of several) through the photo pipeline: uint8 (N, 28, 28), target
-    sets (N, 10), folders. Unreadable files are left out."""
+    sets (N, 10), folders. views > 1 adds views - 1 reframed shots of every photo (reframe()), each
+    through the pipeline on its own. Unreadable files are left out."""
     from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
 
     which = [which] if isinstance(which, str) else list(which)
@@ -58,10 +80,13 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train",
         if share(path) not in which:
             continue
         try:
-            images.append(prepare(load_image(path)).image28)
+            img = load_image(path)
         except ImageError:
             continue
-        folders.append(folder)
+        seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[2:6], "little")
+        for view in range(views):
+            images.append(prepare(img if view == 0 else reframe(img, seed + view)).image28)
+            folders.append(folder)
     if not images:
         raise ValueError(f"photo_dir: no readable photos of the {' or '.join(which)} share in {photo_dir}")
     return torch.from_numpy(np.stack(images)), target_sets(folders), folders

@@ -125,7 +125,7 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
     photos = None
     if cfg.photo_dir:  # real photos (their 'train' and/or 'calib' shares) join every batch
         report({"phase": "loading photos"})
-        p_images, p_sets, _ = load_photo_set(cfg.photo_dir, cfg.photo_share_names)
+        p_images, p_sets, _ = load_photo_set(cfg.photo_dir, cfg.photo_share_names, cfg.photo_views)
         photos = p_images.to(device), p_sets.to(device)
     # channels_last pays on CUDA and on the CPU too (measured: flagship 1169 -> 1718 img/s on 2 cores)
     model = model.to(device, memory_format=torch.channels_last)

@@ -20,7 +20,7 @@ GROUPS = {
                  "decay_steps", "plateau_patience", "plateau_factor", "warmup_frac"],
     "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "ema_decay", "tta_flip"],
     "Data split": ["val_split", "val_fraction", "val_count", "train_subset", "seed"],
-    "Fine-tune": ["init_from", "photo_dir", "photo_shares", "photo_batch", "outlier_weight", "photo_target",
+    "Fine-tune": ["init_from", "photo_dir", "photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target",
                   "partial_outliers"],
     "Device": ["device", "note"],
 }

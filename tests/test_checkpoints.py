@@ -65,3 +65,20 @@ def test_readme_results_table_is_the_one_the_script_writes_from_the_shipped_runs
     block = re.search(r"<!-- results-table -->\n(.*?)\n<!-- /results-table -->", readme, re.S).group(1)
     assert block == mod.table(), "README table is stale: run python scripts/results_table.py"
     assert all(f"| {r.name} |" in block for r in SHIPPED)
+
+
+def test_predict_defaults_to_the_shipped_photo_run_whose_threshold_did_best_on_photos_it_never_learned_from():
+    from fashion_core.calibration import load_calibration
+    from fashion_core.predict import _tuned_on_photos, default_run, learned_shares, photo_score
+    from fashion_core.runs import read_json
+
+    tuned = [r for r in LOADABLE if _tuned_on_photos(r)]
+    assert tuned
+    for run in tuned:
+        cal = read_json(run.path / "calibration.json")
+        check = cal["photo_check"]
+        assert 0 <= check["score"] <= 1 and check["photos"] >= 50 and check["no_class"] >= 5
+        assert load_calibration(run).threshold == cal["threshold"]
+        # the threshold was picked on photos the run did not learn from: the calib share, or cross-fitted
+        assert ("cross-fitted" in cal["threshold_source"]) == ("calib" in learned_shares(run))
+    assert default_run().name == max(tuned, key=photo_score).name

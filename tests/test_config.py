@@ -11,7 +11,7 @@ from fashion_core.config import RECIPES, TrainConfig, recipe
     ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("focal_gamma", -1.0),
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
     ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
-    ("partial_outliers", 2.5), ("photo_target", "all"), ("photo_shares", "held-out"),
+    ("partial_outliers", 2.5), ("photo_views", 0), ("photo_views", 2.0), ("photo_target", "all"), ("photo_shares", "held-out"),
     # wrong types (`--set lr=fast`, a hand-edited config.json) get the same message, not a TypeError
     ("lr", "fast"), ("epochs", 2.5), ("seed", "1"), ("tta_flip", 1), ("note", 3), ("momentum", None),
     ("model_kwargs", {"no_such_keyword": 1}),

@@ -77,6 +77,25 @@ def test_only_the_train_share_is_loaded_and_each_photo_gets_its_classes(tmp_path
         load_photo_set(tmp_path / "photos" / "hat", "train")  # no garment folders in there
 
 
+def test_more_views_add_reframed_shots_of_each_photo_that_still_show_the_garment(tmp_path):
+    from fashion_core.photo import load_image
+    from fashion_core.photo_set import reframe
+
+    root = _photo_dir(tmp_path / "photos", n=2)
+    one, _, folders1 = load_photo_set(root, "train")
+    three, sets3, folders3 = load_photo_set(root, "train", views=3)
+    assert three.shape == (18, 28, 28) and folders3 == [f for f in folders1 for _ in range(3)]
+    assert torch.equal(three[::3], one)  # the first view is the photo itself
+    assert all(not torch.equal(three[i], three[i + 1]) for i in range(0, 18, 3))  # the others differ
+    assert sets3[[f == "shoes" for f in folders3]].sum(1).tolist() == [3] * 6  # and keep their classes
+    ink = (three > 40).float().mean((1, 2))  # each view is still a garment on black filling the frame
+    assert three[:, [0, 0, -1, -1], [0, -1, 0, -1]].float().mean() < 40 and bool((ink > 0.2).all())
+    photo = load_image(collect(root)[0][1])
+    a, b = reframe(photo, 7), reframe(photo, 7)
+    assert a.size == b.size and a.tobytes() == b.tobytes()  # deterministic in its seed
+    assert 0.8 * photo.width - 1 <= a.width <= photo.width and 0.8 * photo.height - 1 <= a.height <= photo.height
+
+
 def test_a_run_may_learn_from_the_calib_share_too_but_never_from_the_held_out_one(tmp_path):
     root = _photo_dir(tmp_path / "photos", n=3, calib=2)
     assert len(load_photo_set(root, "calib")[2]) == 6
