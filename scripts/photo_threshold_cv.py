@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -52,13 +53,21 @@ def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict 
     ensemble, the same weighted vote of its members' folds."""
     changes = changes or {}
     fold = Run(cv_dir / f"{run.path.name}{variant_name(changes)}_on_{learn}")
-    if fold.eval:
-        return fold
     if is_ensemble(run.path):
         members = [fold_run(m, photo_dir, learn, cv_dir).path for m in member_runs(run.path)]
+        if fold.eval and all((m / "eval.json").stat().st_mtime <= (fold.path / "eval.json").stat().st_mtime
+                             for m in members):
+            return fold
+        shutil.rmtree(fold.path, ignore_errors=True)  # a member's fold was trained again since
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
+    recipe = run.config.replace(photo_dir=str(photo_dir), photo_shares=learn, **changes).validate()
+    if fold.eval and fold.config.replace(note=recipe.note) == recipe:
+        return fold
+    if fold.path.exists():  # a fold of an earlier recipe under this name: not evidence for this one
+        print(f"{fold.path} was trained with another recipe; training it again", flush=True)
+        shutil.rmtree(fold.path)
     print(f"training {fold.path} on the {learn} share ...", flush=True)
-    train(run.config.replace(photo_dir=str(photo_dir), photo_shares=learn, **changes).validate(), fold.path)
+    train(recipe, fold.path)
     calibrate(fold)
     return fold
 

@@ -146,6 +146,11 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     assert json.loads((tmp_path / "cv" / "both_lr0.001_on_calib" / "config.json").read_text())["lr"] == 0.001
     assert (run.path / "calibration.json").read_bytes() == stored
     assert cv.main([str(run.path), "--set", "no_such_field=1"]) == 2
+    # a fold left by an earlier recipe under the same name is trained again, not taken as evidence
+    stale = tmp_path / "cv" / "both_on_train" / "config.json"
+    stale.write_text(json.dumps({**json.loads(stale.read_text()), "lr": 0.5}))
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
+    assert json.loads(stale.read_text())["lr"] == cfg.lr
     before = (tiny_run.path / "calibration.json").read_bytes()
     assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
     assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
