@@ -199,6 +199,28 @@ def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
     return best
 
 
+def stored_photo_check(run: Run | str | Path) -> dict | None:
+    """The photo_check stored with the run's threshold (set_threshold), or None."""
+    d = read_json(_as_run(run).path / CALIBRATION_FILE, {})
+    check = d.get("photo_check") if isinstance(d, dict) else None
+    if not isinstance(check, dict) or not isinstance(check.get("score"), (int, float)):
+        return None
+    return {**check, "cross_fitted": "cross-fitted" in str(d.get("threshold_source", ""))}
+
+
+def describe_check(check: dict) -> str:
+    """One sentence on how a threshold did on labelled photos, for the Predict page and the CLI."""
+    parts = []
+    if check.get("mapped_unsure") is not None:
+        parts.append(f"top class right on {check['mapped_accuracy']:.0%} of the garments with a Fashion-MNIST class "
+                     f"and unsure on {check['mapped_unsure']:.0%} of them")
+    if check.get("no_class_unsure") is not None:
+        parts.append(f"unsure on {check['no_class_unsure']:.0%} of {check['no_class']} hats, shorts and skirts")
+    where = (f"Its recipe, trained without them, on {check['photos']} labelled photos (cross-fitted): "
+             if check.get("cross_fitted") else f"On {check['photos']} labelled photos it did not learn from: ")
+    return where + "; ".join(parts) + "."
+
+
 def load_calibration(run: Run | str | Path | None) -> Calibration:
     """The run's stored calibration, or T = 1 and the default threshold when it has none."""
     if run is None:
@@ -264,5 +286,5 @@ if __name__ == "__main__":
 
 
 __all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
-           "calibration_for", "pick_threshold", "photo_check", "mean_check", "set_threshold", "load_calibration", "calibrated", "decide",
+           "calibration_for", "pick_threshold", "photo_check", "mean_check", "stored_photo_check", "describe_check", "set_threshold", "load_calibration", "calibrated", "decide",
            "describe"]

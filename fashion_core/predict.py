@@ -7,10 +7,10 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fashion_core.calibration import CALIBRATION_FILE, Calibration, decide
+from fashion_core.calibration import Calibration, decide, stored_photo_check
 from fashion_core.ensemble import is_ensemble, member_runs
 from fashion_core.photo import ImageError, load_image, prepare
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model, read_json
+from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
 from fashion_core.train import infer
 
 
@@ -35,9 +35,8 @@ def learned_shares(run: Run) -> set[str]:
 def photo_score(run: Run) -> float:
     """The run's photo_check score (calibration.json: right-and-sure on photos with a class and unsure on
     the others, measured on photos it did not learn from when its threshold was picked); -1 without one."""
-    check = read_json(run.path / CALIBRATION_FILE, {}) or {}
-    score = (check.get("photo_check") or {}).get("score") if isinstance(check, dict) else None
-    return float(score) if isinstance(score, (int, float)) else -1.0
+    check = stored_photo_check(run)
+    return float(check["score"]) if check else -1.0
 
 
 def best_for_photos(runs: list[Run]) -> Run:

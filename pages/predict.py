@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import explain
-from fashion_core.calibration import calibration_for, decide, describe
+from fashion_core.calibration import calibration_for, decide, describe, describe_check, stored_photo_check
 from fashion_core.data import CLASSES
 from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
 from fashion_core.predict import best_for_photos, probabilities
@@ -36,7 +36,9 @@ names = list(by_name)  # best test accuracy first; the default is the one best f
 run = by_name[c1.selectbox("Model", names, index=names.index(common.key_of(by_name, best_for_photos(runs))), key="pr.run",
                            format_func=lambda n: common.run_label(by_name[n]),
                            help="Runs fine-tuned on real photos (photo_dir in their config), and votes of such runs, "
-                                "classify uploads best; the others are best on Fashion-MNIST's own images.")]
+                                "classify uploads best; the others are best on Fashion-MNIST's own images. The "
+                                "default is the photo-tuned run whose unsure threshold did best on labelled photos "
+                                "it never learned from.")]
 mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", horizontal=True)
 try:
     model = common.model_for(run)
@@ -142,8 +144,9 @@ if mode == "Explain one image":
         st.warning(f"**{describe(answer)}** — {run.name}")
     else:
         st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
+    check = stored_photo_check(run)
     st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
-               f"under {cal.threshold:.0%} the answer is 'unsure'.")
+               f"under {cal.threshold:.0%} the answer is 'unsure'." + (f" {describe_check(check)}" if check else ""))
     k = st.slider("Top k", 1, 10, 5, key="pr.k")
     rest = [n for n, r in by_name.items() if r.path != run.path]
     others = st.multiselect("Compare with", rest, key="pr.others", default=rest[:2],

@@ -245,9 +245,14 @@ def test_predict_picks_up_a_new_threshold_without_a_restart(ready, tmp_path, mon
     at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
     assert not at.exception and at.success  # confident under a 20% threshold
     time.sleep(0.05)  # a later modification time
-    (run / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 1.0, "source": "test"}))
+    check = {"photos": 40, "no_class": 8, "mapped_accuracy": 0.75, "mapped_unsure": 0.125, "no_class_unsure": 0.5,
+             "score": 0.6}
+    (run / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 1.0, "source": "test",
+                                                      "threshold_source": "a test", "photo_check": check}))
     at.run()
     assert not at.success and "Unsure" in answers(at)[0]  # the app's own answer follows the file
+    # and says how that threshold did on labelled photos
+    assert "On 40 labelled photos it did not learn from" in text_of(at) and "unsure on 50% of 8" in text_of(at)
 
 
 def answers(at: AppTest) -> list[str]:
