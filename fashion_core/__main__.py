@@ -27,15 +27,8 @@ def _cmd_list_models(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_value(text: str):
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError:
-        return text
-
-
 def _cmd_train(args: argparse.Namespace) -> int:
-    from fashion_core.config import RECIPES, TrainConfig
+    from fashion_core.config import RECIPES, TrainConfig, parse_setting
     from fashion_core.runs import new_run_dir
     from fashion_core.train import train
 
@@ -49,8 +42,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if getattr(args, flag) is not None:
             settings[flag] = getattr(args, flag)
     for item in args.set or []:
-        key, _, value = item.partition("=")
-        settings[key] = _parse_value(value)
+        key, value = parse_setting(item)
+        settings[key] = value
     cfg = TrainConfig.from_dict(settings).validate()
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.model)
     stopping = {"now": False}

@@ -35,6 +35,7 @@ class Calibration:
     temperature: float = 1.0  # > 1 softens over-confident logits
     threshold: float = DEFAULT_THRESHOLD  # calibrated max probability below this = unsure
     source: str = "default"  # where the numbers came from, for the UI
+    check: dict | None = None  # photo_check of the threshold on labelled photos (set_threshold), if any
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -146,38 +147,25 @@ def set_threshold(run: Run | str | Path, threshold: float, source: str, check: d
                                                     **({"photo_check": check} if check else {})})
 
 
-def photo_check(conf: np.ndarray, correct: np.ndarray, mapped: np.ndarray, threshold: float) -> dict:
+def photo_check(conf: np.ndarray, correct: np.ndarray, mapped: np.ndarray, threshold: float | np.ndarray,
+                cross_fitted: bool = False) -> dict:
     """How a threshold does on labelled photos: conf calibrated top probabilities, correct whether
     the top class counts as right (False on photos with no class), mapped whether the photo has a
-    class. score is the mean of "right and sure" on mapped photos and "unsure" on the others: what
-    ranks photo-tuned runs for the Predict page's default (predict.best_for_photos)."""
+    class; threshold one value, or one per photo (folds pooled, each with its own). score is the
+    mean of "right and sure" on mapped photos and "unsure" on the others: what ranks photo-tuned
+    runs for the Predict page's default (predict.best_for_photos)."""
     conf, correct, mapped = np.asarray(conf), np.asarray(correct, dtype=bool), np.asarray(mapped, dtype=bool)
-    unsure = conf < threshold
-    return _finish({"photos": len(conf), "no_class": int((~mapped).sum()),
-                    "mapped_accuracy": correct[mapped].mean() if mapped.any() else None,
-                    "mapped_unsure": unsure[mapped].mean() if mapped.any() else None,
-                    "mapped_right_and_sure": (correct & ~unsure)[mapped].mean() if mapped.any() else None,
-                    "no_class_unsure": unsure[~mapped].mean() if (~mapped).any() else None})
+    unsure = conf < np.asarray(threshold)
 
+    def rate(hit: np.ndarray, among: np.ndarray) -> float | None:
+        return round(float(hit[among].mean()), 4) if among.any() else None
 
-def mean_check(checks: list[dict]) -> dict:
-    """Several folds' photo checks pooled: each rate weighted by the photos it was measured on."""
-    photos, no_class = sum(c["photos"] for c in checks), sum(c["no_class"] for c in checks)
-    out = {"photos": photos, "no_class": no_class}
-    for key in ("mapped_accuracy", "mapped_unsure", "mapped_right_and_sure", "no_class_unsure"):
-        group = "no_class" if key.startswith("no_class") else "mapped"
-        pairs = [(c[key], c["no_class"] if group == "no_class" else c["photos"] - c["no_class"])
-                 for c in checks if c.get(key) is not None]
-        total = sum(n for _, n in pairs)
-        out[key] = sum(v * n for v, n in pairs) / total if total else None
-    return _finish(out)
-
-
-def _finish(check: dict) -> dict:
+    check = {"photos": len(conf), "no_class": int((~mapped).sum()), "mapped_accuracy": rate(correct, mapped),
+             "mapped_unsure": rate(unsure, mapped), "mapped_right_and_sure": rate(correct & ~unsure, mapped),
+             "no_class_unsure": rate(unsure, ~mapped)}
     parts = [check[k] for k in ("mapped_right_and_sure", "no_class_unsure") if check[k] is not None]
-    check["score"] = float(np.mean(parts)) if parts else None
-    return {k: round(float(v), 4) if v is not None and k not in ("photos", "no_class") else v
-            for k, v in check.items()}
+    return {**check, "score": round(float(np.mean(parts)), 4) if parts else None,
+            **({"cross_fitted": True} if cross_fitted else {})}
 
 
 def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
@@ -199,17 +187,8 @@ def pick_threshold(conf: np.ndarray, mapped: np.ndarray) -> float:
     return best
 
 
-def stored_photo_check(run: Run | str | Path) -> dict | None:
-    """The photo_check stored with the run's threshold (set_threshold), or None."""
-    d = read_json(_as_run(run).path / CALIBRATION_FILE, {})
-    check = d.get("photo_check") if isinstance(d, dict) else None
-    if not isinstance(check, dict) or not isinstance(check.get("score"), (int, float)):
-        return None
-    return {**check, "cross_fitted": "cross-fitted" in str(d.get("threshold_source", ""))}
-
-
 def describe_check(check: dict) -> str:
-    """One sentence on how a threshold did on labelled photos, for the Predict page and the CLI."""
+    """One sentence on how a threshold did on labelled photos, for the Predict page."""
     parts = []
     if check.get("mapped_unsure") is not None:
         parts.append(f"top class right on {check['mapped_accuracy']:.0%} of the garments with a Fashion-MNIST class "
@@ -228,8 +207,10 @@ def load_calibration(run: Run | str | Path | None) -> Calibration:
     d = read_json(_as_run(run).path / CALIBRATION_FILE)
     if not isinstance(d, dict) or not isinstance(d.get("temperature"), (int, float)):
         return Calibration()
+    check = d.get("photo_check")
     return Calibration(float(d["temperature"]), float(d.get("threshold", DEFAULT_THRESHOLD)),
-                       str(d.get("source", "calibration.json")))
+                       str(d.get("source", "calibration.json")),
+                       check if isinstance(check, dict) and isinstance(check.get("score"), (int, float)) else None)
 
 
 def calibrated(probs: np.ndarray, temperature: float) -> np.ndarray:
@@ -286,5 +267,5 @@ if __name__ == "__main__":
 
 
 __all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
-           "calibration_for", "pick_threshold", "photo_check", "mean_check", "stored_photo_check", "describe_check", "set_threshold", "load_calibration", "calibrated", "decide",
+           "calibration_for", "pick_threshold", "photo_check", "describe_check", "set_threshold", "load_calibration", "calibrated", "decide",
            "describe"]

@@ -220,6 +220,15 @@ class TrainConfig:
         return replace(self, **changes)
 
 
+def parse_setting(item: str) -> tuple[str, Any]:
+    """`--set FIELD=VALUE`: VALUE read as JSON (3, 0.5, true, [1, 2]), else kept as text ('photo')."""
+    key, _, text = item.partition("=")
+    try:
+        return key, json.loads(text)
+    except json.JSONDecodeError:
+        return key, text
+
+
 # Recipes from the reports, as starting points for the form and the CLI (`--recipe`).
 RECIPES: dict[str, dict[str, Any]] = {
     "report002": dict(optimizer="adam", lr=1e-3, weight_decay=0.0, schedule="none", batch_size=128,

@@ -24,8 +24,13 @@ EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 SHARES = ("held-out", "calib", "train")
 
 
+def _digest(path: str | Path) -> bytes:
+    """A photo's fixed fingerprint, from its file name: its share and its reframe() seeds come from it."""
+    return hashlib.sha1(Path(path).name.encode()).digest()
+
+
 def share(path: str | Path) -> str:
-    digest = hashlib.sha1(Path(path).name.encode()).digest()
+    digest = _digest(path)
     if digest[0] % 2:
         return "held-out"
     return "train" if digest[1] % 2 == 0 else "calib"
@@ -83,7 +88,7 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", view
             img = load_image(path)
         except ImageError:
             continue
-        seed = int.from_bytes(hashlib.sha1(path.name.encode()).digest()[2:6], "little")
+        seed = int.from_bytes(_digest(path)[2:6], "little")
         for view in range(views):
             images.append(prepare(img if view == 0 else reframe(img, seed + view)).image28)
             folders.append(folder)

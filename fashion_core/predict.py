@@ -7,7 +7,7 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from fashion_core.calibration import Calibration, decide, stored_photo_check
+from fashion_core.calibration import Calibration, decide, load_calibration
 from fashion_core.ensemble import is_ensemble, member_runs
 from fashion_core.photo import ImageError, load_image, prepare
 from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
@@ -35,7 +35,7 @@ def learned_shares(run: Run) -> set[str]:
 def photo_score(run: Run) -> float:
     """The run's photo_check score (calibration.json: right-and-sure on photos with a class and unsure on
     the others, measured on photos it did not learn from when its threshold was picked); -1 without one."""
-    check = stored_photo_check(run)
+    check = load_calibration(run).check
     return float(check["score"]) if check else -1.0
 
 

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import explain
-from fashion_core.calibration import calibration_for, decide, describe, describe_check, stored_photo_check
+from fashion_core.calibration import calibration_for, decide, describe, describe_check
 from fashion_core.data import CLASSES
 from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
 from fashion_core.predict import best_for_photos, probabilities
@@ -144,9 +144,8 @@ if mode == "Explain one image":
         st.warning(f"**{describe(answer)}** — {run.name}")
     else:
         st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
-    check = stored_photo_check(run)
     st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
-               f"under {cal.threshold:.0%} the answer is 'unsure'." + (f" {describe_check(check)}" if check else ""))
+               f"under {cal.threshold:.0%} the answer is 'unsure'." + (f" {describe_check(cal.check)}" if cal.check else ""))
     k = st.slider("Top k", 1, 10, 5, key="pr.k")
     rest = [n for n, r in by_name.items() if r.path != run.path]
     others = st.multiselect("Compare with", rest, key="pr.others", default=rest[:2],

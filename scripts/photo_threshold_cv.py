@@ -21,7 +21,6 @@ and measures one fold, so two processes can share the work.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 from pathlib import Path
@@ -32,8 +31,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sklearn.metrics import roc_auc_score  # noqa: E402
 
-from fashion_core.calibration import (calibrate, calibrated, load_calibration, mean_check, photo_check,  # noqa: E402
+from fashion_core.calibration import (calibrate, calibrated, load_calibration, photo_check,  # noqa: E402
                                       pick_threshold, set_threshold)
+from fashion_core.config import TrainConfig, parse_setting  # noqa: E402
 from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_set import load_photo_set  # noqa: E402
 from fashion_core.predict import learned_shares, probabilities  # noqa: E402
@@ -60,7 +60,8 @@ def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict 
             return fold
         shutil.rmtree(fold.path, ignore_errors=True)  # a member's fold was trained again since
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
-    recipe = run.config.replace(photo_dir=str(photo_dir), photo_shares=learn, **changes).validate()
+    recipe = TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir), "photo_shares": learn,
+                                    **changes}).validate()
     if fold.eval and fold.config.replace(note=recipe.note) == recipe:
         return fold
     if fold.path.exists():  # a fold of an earlier recipe under this name: not evidence for this one
@@ -84,16 +85,18 @@ def confidences(run: Run, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict | None = None,
-                   ) -> tuple[float, dict]:
-    """RUN's fold on one share; its threshold picked on the other share, and how it does there."""
+                   ) -> tuple[float, tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """RUN's fold on one share; its threshold picked on the other share, and what it was picked on:
+    (calibrated confidence, top class right, has a class) per photo there."""
     fold = fold_run(run, photo_dir, learn, cv_dir, changes)
     images, sets, _ = load_photo_set(photo_dir, FOLDS[learn])
     images, sets = images.numpy(), sets.numpy()
     mapped = sets.any(1)
     conf, top = confidences(fold, images)
+    correct = sets[np.arange(len(top)), top]
     parts = member_runs(fold.path) if is_ensemble(fold.path) else []
     t = pick_threshold(conf, mapped)
-    check = photo_check(conf, sets[np.arange(len(top)), top], mapped, t)
+    check = photo_check(conf, correct, mapped, t)
     val = (fold.metrics or [{}])[-1].get("val_acc")
     print(f"learned from {learn}, measured on {FOLDS[learn]} ({len(images)} photos, {(~mapped).sum()} with no "
           f"class): AUROC no-class vs mapped {auroc(-conf, ~mapped):.3f}" +
@@ -101,7 +104,7 @@ def fold_threshold(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes:
           f"; threshold {t:.2f}: mapped accuracy {check['mapped_accuracy']:.1%}, unsure on {check['mapped_unsure']:.1%}"
           f" of mapped and {check['no_class_unsure']:.1%} with no class, score {check['score']:.3f}" +
           (f"; Fashion-MNIST validation {val:.2f}%" if val else ""), flush=True)
-    return t, check
+    return t, (conf, correct, mapped)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -115,16 +118,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--fold", choices=list(FOLDS), help="only the fold that learns from this share")
     args = ap.parse_args(argv)
     run = Run(args.run)
-    changes = {}
-    for item in args.set:
-        key, sep, value = item.partition("=")
-        try:
-            changes[key] = json.loads(value)
-        except json.JSONDecodeError:
-            changes[key] = value
-        if not sep or key not in run.config.to_dict():
-            print(f"error: --set {item}: expected FIELD=VALUE with a training config field", file=sys.stderr)
-            return 2
     if not run.eval:
         print(f"error: {run.path} is not a finished run", file=sys.stderr)
         return 2
@@ -138,17 +131,29 @@ def main(argv: list[str] | None = None) -> int:
     if not photo_dir.is_dir():
         print(f"error: no photo folder at {photo_dir}; pass --photos", file=sys.stderr)
         return 2
+    changes = dict(parse_setting(item) for item in args.set)
     if changes and is_ensemble(run.path):
         print("error: --set needs a single run, not an ensemble", file=sys.stderr)
         return 2
+    if changes:  # the variant must be a valid recipe before anything trains
+        try:
+            if any("=" not in item for item in args.set):
+                raise ValueError("expected FIELD=VALUE")
+            TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir), **changes}).validate()
+        except (ValueError, TypeError) as exc:
+            print(f"error: --set: {exc}", file=sys.stderr)
+            return 2
     picked = {learn: fold_threshold(run, photo_dir, learn, args.cv_dir, changes)
               for learn in FOLDS if args.fold in (None, learn)}
     if changes or args.fold:
         return 0  # a variant or a single fold: compared, not stored
     t = float(np.mean([t for t, _ in picked.values()]))
+    # both folds' photos pooled, each judged by its own fold's threshold
+    pooled = [np.concatenate(a) for a in zip(*(seen for _, seen in picked.values()))]
+    per_photo = np.concatenate([np.full(len(seen[0]), t_) for t_, seen in picked.values()])
     set_threshold(run, t, "mean of two cross-fitted thresholds on " + photo_dir.name + ": " + "; ".join(
-        f"{t_:.2f} on the {FOLDS[learn]} share ({c['photos']} photos) for the same recipe trained on the {learn} share"
-        for learn, (t_, c) in picked.items()), mean_check([c for _, c in picked.values()]))
+        f"{t_:.2f} on the {FOLDS[learn]} share ({len(seen[0])} photos) for the same recipe trained on the {learn} "
+        "share" for learn, (t_, seen) in picked.items()), photo_check(*pooled, per_photo, cross_fitted=True))
     print(f"{run.path}: unsure threshold {t:.3f} (" + ", ".join(f"{t_:.2f}" for t_, _ in picked.values()) + ")")
     return 0
 

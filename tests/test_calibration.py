@@ -93,16 +93,17 @@ def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_on
 
 
 def test_a_stored_threshold_keeps_its_photo_check_when_the_temperature_is_refitted(tiny_run, fake_root, tmp_path):
-    from fashion_core.calibration import mean_check, photo_check, set_threshold
+    from fashion_core.calibration import photo_check, set_threshold
 
     # 4 photos with a class (one wrong, one right but unsure) and 2 without (one caught)
     check = photo_check(np.array([0.9, 0.8, 0.3, 0.95, 0.2, 0.9]), np.array([1, 0, 1, 1, 0, 0]),
                         np.array([1, 1, 1, 1, 0, 0]), threshold=0.5)
     assert check["mapped_accuracy"] == 0.75 and check["mapped_unsure"] == 0.25 and check["no_class_unsure"] == 0.5
     assert check["mapped_right_and_sure"] == 0.5 and check["score"] == 0.5
-    # pooled folds weight each rate by the photos behind it, not each fold equally
-    other = photo_check(np.array([0.2, 0.3]), np.array([0, 0]), np.array([0, 0]), threshold=0.5)
-    pooled = mean_check([check, other])
+    # pooled folds (each photo judged by its own fold's threshold) weight each rate by the photos behind
+    # it, not each fold equally: a second fold of 2 photos with no class, both caught at its 0.4
+    pooled = photo_check(np.array([0.9, 0.8, 0.3, 0.95, 0.2, 0.9, 0.2, 0.3]), np.array([1, 0, 1, 1, 0, 0, 0, 0]),
+                         np.array([1, 1, 1, 1, 0, 0, 0, 0]), threshold=np.array([0.5] * 6 + [0.4] * 2))
     assert pooled["photos"] == 8 and pooled["no_class_unsure"] == 0.75 and pooled["mapped_accuracy"] == 0.75
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run.path, run_dir)
