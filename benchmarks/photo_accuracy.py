@@ -65,6 +65,27 @@ def summarise(folders: list[str], preds: np.ndarray, unsure: np.ndarray, keep: n
     return rows
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a rate k/n: how far a rate measured on few photos can be trusted."""
+    if n == 0:
+        return 0.0, 1.0
+    p, zz = k / n, z * z / n
+    centre, half = (p + zz / 2) / (1 + zz), z * np.sqrt(p * (1 - p) / n + zz / (4 * n)) / (1 + zz)
+    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+
+
+def print_intervals(system: str, rows: dict) -> None:
+    """The totals of one system with their 95% intervals."""
+    parts = []
+    for row, key, what in (("MAPPED", "acc", "mapped accuracy"), ("MAPPED", "unsure", "mapped unsure"),
+                           ("UNMAPPED", "unsure", "no-class unsure")):
+        n = rows[row]["n"]
+        k = round(rows[row][key] * n)
+        lo, hi = wilson(k, n)
+        parts.append(f"{what} {k}/{n} = {k / max(n, 1):.1%} ({lo:.0%}-{hi:.0%})")
+    print(f"{system}: " + ", ".join(parts) + " (95% Wilson intervals)")
+
+
 def print_table(title: str, systems: dict[str, dict]) -> None:
     names = list(systems)
     print(f"\n### {title}\n")
@@ -141,7 +162,10 @@ def main(argv: list[str] | None = None) -> int:
                         ("calib share (unsure thresholds chosen here, unless a run learned from it)",
                          (shares == "calib") & ok),
                         ("train share (fine-tuned runs learned from these)", (shares == "train") & ok)):
-        print_table(title, {s: summarise(folders, *systems[s], keep) for s in order})
+        tables = {s: summarise(folders, *systems[s], keep) for s in order}
+        print_table(title, tables)
+        print()
+        print_intervals(order[-1], tables[order[-1]])
     print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
           "under the run's threshold. Classes:", ", ".join(CLASSES))
     for key, run in runs.items():
