@@ -56,8 +56,8 @@ PLAN: dict[str, tuple[str, dict]] = {
     # ~1 GFLOP per training image: about 5 minutes an epoch on 2 cores; each can gain epochs later
     # (see extend())
     "r003_resnet": ("report003", dict(model="resnet", epochs=18, early_stop_patience=5)),
-    "r003_resnet_weighted_ce": ("report003", dict(model="resnet", epochs=5, early_stop_patience=5, loss="weighted_ce")),
-    "r003_resnet_focal": ("report003", dict(model="resnet", epochs=8, early_stop_patience=5, loss="focal")),
+    "r003_resnet_weighted_ce": ("report003", dict(model="resnet", epochs=8, early_stop_patience=5, loss="weighted_ce")),
+    "r003_resnet_focal": ("report003", dict(model="resnet", epochs=12, early_stop_patience=5, loss="focal")),
     "r000_inception_dilated": ("report000", dict(model="inception_dilated", epochs=8)),
     "r003_inception_resnet": ("report003", dict(model="inception_resnet", epochs=2)),
     # report 001's tuned values; ~8 (ConvNeXt) and ~30 (ResNet50) minutes an epoch on 2 cores
