@@ -79,10 +79,10 @@ def print_intervals(system: str, rows: dict) -> None:
     parts = []
     for row, key, what in (("MAPPED", "acc", "mapped accuracy"), ("MAPPED", "unsure", "mapped unsure"),
                            ("UNMAPPED", "unsure", "no-class unsure")):
-        n = rows[row]["n"]
-        k = round(rows[row][key] * n)
+        n, rate = rows[row]["n"], rows[row][key]
+        k = round(rate * n)  # the photos behind the rate
         lo, hi = wilson(k, n)
-        parts.append(f"{what} {k}/{n} = {k / max(n, 1):.1%} ({lo:.0%}-{hi:.0%})")
+        parts.append(f"{what} {k}/{n} = {rate:.1%} ({lo:.0%}-{hi:.0%})")
     print(f"{system}: " + ", ".join(parts) + " (95% Wilson intervals)")
 
 

@@ -221,8 +221,11 @@ class TrainConfig:
 
 
 def parse_setting(item: str) -> tuple[str, Any]:
-    """`--set FIELD=VALUE`: VALUE read as JSON (3, 0.5, true, [1, 2]), else kept as text ('photo')."""
-    key, _, text = item.partition("=")
+    """`--set FIELD=VALUE`: VALUE read as JSON (3, 0.5, true, [1, 2]), else kept as text ('photo').
+    Raises ValueError when there is no '='."""
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise ValueError(f"--set {item}: expected FIELD=VALUE")
     try:
         return key, json.loads(text)
     except json.JSONDecodeError:

@@ -48,6 +48,13 @@ def variant_name(changes: dict) -> str:
     return "".join(f"_{k}{v}" for k, v in changes.items()).replace("/", "-").replace(" ", "")
 
 
+def variant_recipe(run: Run, photo_dir: Path, changes: dict, learn: str | None = None) -> TrainConfig:
+    """RUN's recipe on photo_dir with changes, learning from one share when learn is given; raises
+    ValueError (or TypeError) when the result is not a valid recipe."""
+    return TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir),
+                                  **({"photo_shares": learn} if learn else {}), **changes}).validate()
+
+
 def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict | None = None) -> Run:
     """RUN's recipe (with changes, if any) trained on one share only (reused once finished); for an
     ensemble, the same weighted vote of its members' folds."""
@@ -60,8 +67,7 @@ def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict 
             return fold
         shutil.rmtree(fold.path, ignore_errors=True)  # a member's fold was trained again since
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
-    recipe = TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir), "photo_shares": learn,
-                                    **changes}).validate()
+    recipe = variant_recipe(run, photo_dir, changes, learn)
     if fold.eval and fold.config.replace(note=recipe.note) == recipe:
         return fold
     if fold.path.exists():  # a fold of an earlier recipe under this name: not evidence for this one
@@ -131,18 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     if not photo_dir.is_dir():
         print(f"error: no photo folder at {photo_dir}; pass --photos", file=sys.stderr)
         return 2
-    changes = dict(parse_setting(item) for item in args.set)
-    if changes and is_ensemble(run.path):
+    if args.set and is_ensemble(run.path):
         print("error: --set needs a single run, not an ensemble", file=sys.stderr)
         return 2
-    if changes:  # the variant must be a valid recipe before anything trains
-        try:
-            if any("=" not in item for item in args.set):
-                raise ValueError("expected FIELD=VALUE")
-            TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir), **changes}).validate()
-        except (ValueError, TypeError) as exc:
-            print(f"error: --set: {exc}", file=sys.stderr)
-            return 2
+    try:  # a variant must be a valid recipe before anything trains
+        changes = dict(parse_setting(item) for item in args.set)
+        if changes:
+            variant_recipe(run, photo_dir, changes)
+    except (ValueError, TypeError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     picked = {learn: fold_threshold(run, photo_dir, learn, args.cv_dir, changes)
               for learn in FOLDS if args.fold in (None, learn)}
     if changes or args.fold:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from fashion_core.config import RECIPES, TrainConfig, recipe
+from fashion_core.config import RECIPES, TrainConfig, parse_setting, recipe
 
 
 @pytest.mark.parametrize("field,value", [
@@ -53,3 +53,10 @@ def test_badly_typed_settings_from_a_file_or_the_cli_name_the_field(settings, fi
     # what `--set augment=...` or a hand-edited config.json hands over: a clear error, not a traceback
     with pytest.raises(ValueError, match=f"^{field}"):
         TrainConfig.from_dict(settings).validate()
+
+
+def test_set_reads_json_values_and_refuses_a_setting_without_a_value():
+    assert parse_setting("lr=0.5") == ("lr", 0.5) and parse_setting("augment=photo") == ("augment", "photo")
+    assert parse_setting('augment={"hflip_p": 0.5}') == ("augment", {"hflip_p": 0.5})
+    with pytest.raises(ValueError, match="expected FIELD=VALUE"):
+        parse_setting("note")  # `--set note` once set the note to "" without a word
