@@ -45,13 +45,4 @@ with st.sidebar:
         st.caption(f"**Data:** missing (looked in `{data_root()}`)")
     _job_status()
 
-# Streamlit forgets a widget's value once a run does not draw it, so a half-filled Train form would
-# be reset by a look at another page. Writing these keys back each run keeps them (uploads and
-# buttons cannot be set this way and are not kept).
-KEPT = ("cfg.", "cfg_aug.", "train.recipe", "ds.", "cmp.runs", "cmp.diff", "cmp.norm", "cmp.metric",
-        "pr.run", "pr.mode", "pr.source", "pr.index", "pr.k", "pr.others", "pr.target", "pr.class", "pr.n",
-        "pr.methods", "pr.layer.")
-for key in [k for k in st.session_state if isinstance(k, str) and k.startswith(KEPT)]:
-    st.session_state[key] = st.session_state[key]
-
 page.run()

@@ -11,7 +11,7 @@ import pandas as pd
 from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES
 from fashion_core.models import list_models, model_info
-from fashion_core.runs import Run, loss_label, read_json
+from fashion_core.runs import Run, effort, loss_label, read_json
 
 RESULT_FIELDS = ("test_accuracy", "params", "epochs", "train_time_s", "device", "latency_ms")
 
@@ -34,6 +34,8 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
         d = config_dict(run)
         flat = {k: v for k, v in d.items() if k != "augment"}
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
+        if d.get("model") == "ensemble":  # a vote trained nothing: only its note (members, weights) applies
+            flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
         cols[label] = {k: str(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
     if differences_only and len(table.columns) > 1:
@@ -49,13 +51,16 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
         info = model_info(model) if model in list_models() else None
+        epochs, seconds = effort(run)
         rows.append({"run": label, "model": model, "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"),
-                     "reported_accuracy": info.reported_accuracy if info else None,
+                     "reported_accuracy": info.reported_accuracy if info and info.reported_accuracy else np.nan,
                      "params": ev.get("params"),
-                     "reported_params": info.reported_params if info else None,
-                     "report": info.report if info else None,
-                     **{k: ev.get(k) for k in RESULT_FIELDS if k not in ("test_accuracy", "params")}})
+                     "reported_params": info.reported_params if info and info.reported_params else np.nan,
+                     "report": info.report if info and info.report else "",
+                     **{k: ev.get(k) for k in RESULT_FIELDS if k not in ("test_accuracy", "params")},
+                     "epochs": np.nan if epochs is None else epochs,
+                     "train_time_s": np.nan if seconds is None else seconds})
     df = pd.DataFrame(rows)
     if len(df):
         gap = df["test_accuracy"] - df["reported_accuracy"].astype(float)
@@ -66,23 +71,30 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
 def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
     """Test accuracy with architectures as rows and losses as columns (report 003's experiment).
 
-    Only runs that agree on every other setting are comparable; the largest such group is used.
+    Only runs that agree on every other setting are comparable, except how long they trained
+    (epochs, early stopping): on a CPU the slow models get fewer epochs. The largest such group is
+    used, the best run per cell; grid.attrs["epochs"] maps (model, loss) to that run's epochs.
     Returns None when no group spans two models or two losses.
     """
-    groups: dict[str, list[tuple[str, str, float]]] = {}
+    length = ("epochs", "early_stop_patience")
+    groups: dict[str, list[tuple[str, str, float, int]]] = {}
     for run in runs:
         cfg = config_dict(run)
         if not run.eval or not cfg:
             continue
-        rest = {k: v for k, v in cfg.items() if k not in ("model", "model_kwargs", "loss", "note",
-                                                          "focal_gamma", "focal_alpha", "class_weights")}
+        rest = {k: v for k, v in cfg.items() if k not in ("model", "model_kwargs", "loss", "note", "focal_gamma",
+                                                          "focal_alpha", "class_weights", *length)}
         key = repr(sorted(rest.items()))
-        groups.setdefault(key, []).append((cfg["model"], cfg["loss"], run.eval["test_accuracy"]))
-    best = max(groups.values(), key=lambda g: len({(m, l) for m, l, _ in g}), default=[])
-    if len({m for m, _, _ in best}) < 2 and len({l for _, l, _ in best}) < 2:
+        groups.setdefault(key, []).append((cfg["model"], cfg["loss"], run.eval["test_accuracy"],
+                                           run.eval.get("epochs", cfg.get("epochs"))))
+    best = max(groups.values(), key=lambda g: len({(m, l) for m, l, _, _ in g}), default=[])
+    if len({m for m, _, _, _ in best}) < 2 and len({l for _, l, _, _ in best}) < 2:
         return None
-    df = pd.DataFrame(best, columns=["model", "loss", "test_accuracy"])
-    return df.pivot_table(index="model", columns="loss", values="test_accuracy", aggfunc="max")
+    df = (pd.DataFrame(best, columns=["model", "loss", "test_accuracy", "epochs"])
+          .sort_values("test_accuracy").drop_duplicates(["model", "loss"], keep="last"))
+    grid = df.pivot(index="model", columns="loss", values="test_accuracy")
+    grid.attrs["epochs"] = {(m, l): e for m, l, e in zip(df["model"], df["loss"], df["epochs"])}
+    return grid
 
 
 def per_class(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:

@@ -4,8 +4,10 @@
 """
 from __future__ import annotations
 
+import inspect
 import json
 import math
+import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
@@ -21,46 +23,60 @@ VAL_SPLITS = ("random", "stratified", "none")
 HARD_CLASS_WEIGHTS = (2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 1.0)
 
 
+def field_help() -> dict[str, str]:
+    """Each TrainConfig field's end-of-line comment in its definition: the Train form's help texts."""
+    source = inspect.getsource(TrainConfig)
+    return {m[1]: m[2].strip() for m in re.finditer(r"^    (\w+): [^#\n]*#\s*(.+)$", source, re.M)}
+
+
+class ConfigError(ValueError):
+    """Every problem TrainConfig.validate() found, one "field: what is wrong (got value)" each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     # model
-    model: str = "flagship"
+    model: str = "flagship"  # architecture; the card below says which report it comes from
     model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.3}
     init: str = "default"  # default (PyTorch), he (report 004), glorot
     # schedule of work
-    epochs: int = 10
-    batch_size: int = 128
+    epochs: int = 10  # passes over the training images
+    batch_size: int = 128  # images per optimiser step
     max_steps: int = 0  # stop after this many optimiser steps (0 = no limit)
     early_stop_patience: int = 0  # epochs without a better val accuracy (0 = off; report 002: 10)
     # optimiser
-    optimizer: str = "sgd"
-    lr: float = 0.05
+    optimizer: str = "sgd"  # sgd, adam, adamw, rmsprop or nadam
+    lr: float = 0.05  # learning rate (the peak, for one-cycle)
     momentum: float = 0.9  # SGD momentum / RMSprop momentum
-    nesterov: bool = True
-    beta1: float = 0.9
-    beta2: float = 0.999
-    weight_decay: float = 5e-4
+    nesterov: bool = True  # SGD only: Nesterov momentum
+    beta1: float = 0.9  # Adam-family only: first-moment decay
+    beta2: float = 0.999  # Adam-family only: second-moment decay
+    weight_decay: float = 5e-4  # L2 penalty (decoupled for AdamW)
     # learning-rate schedule
-    schedule: str = "onecycle"
+    schedule: str = "onecycle"  # how lr changes: onecycle, cosine, exponential, plateau or none (constant)
     decay_rate: float = 0.9  # exponential: lr *= decay_rate every decay_steps steps (report 003)
-    decay_steps: int = 10_000
+    decay_steps: int = 10_000  # exponential: optimiser steps per decay_rate step
     plateau_patience: int = 1  # epochs (report 001)
-    plateau_factor: float = 0.5
+    plateau_factor: float = 0.5  # plateau: lr *= this after plateau_patience epochs with no better val accuracy
     warmup_frac: float = 0.2  # one-cycle: fraction of steps spent warming up
     # loss
-    loss: str = "ce"
+    loss: str = "ce"  # ce (cross-entropy), weighted_ce (class_weights) or focal
     class_weights: tuple = HARD_CLASS_WEIGHTS  # used by weighted_ce
-    focal_gamma: float = 2.0
+    focal_gamma: float = 2.0  # focal loss only: how much easy images are down-weighted
     focal_alpha: float = 0.25  # 0 = no alpha balancing
-    label_smoothing: float = 0.0
+    label_smoothing: float = 0.0  # share of the target spread over the other classes
     # regularisation extras
     ema_decay: float = 0.0  # 0 = off; else keep an exponential moving average of weights
     tta_flip: bool = False  # test-time: average with the horizontally flipped image
     # data
     augment: AugmentConfig = field(default_factory=AugmentConfig)
-    val_split: str = "random"
-    val_fraction: float = 0.2
-    val_count: int = 4000
+    val_split: str = "random"  # training images held out to pick the best epoch: random, stratified or none
+    val_fraction: float = 0.2  # random split: share held out
+    val_count: int = 4000  # stratified split: images held out (equal per class)
     train_subset: int = 0  # use only the first N training images (0 = all), for quick runs
     # fine-tuning
     init_from: str = ""  # a run directory: start from its best weights (same model)
@@ -71,17 +87,20 @@ class TrainConfig:
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
     photo_target: str = "any"  # shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them
     partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
-    seed: int = 0
+    seed: int = 0  # fixes the split, the initial weights and the batches
     device: str = "auto"  # auto, cpu or cuda
     note: str = ""  # free text: the recipe, where it comes from
 
     def validate(self) -> "TrainConfig":
-        """Raise ValueError naming the first bad field; return self when all is well."""
+        """Raise ConfigError naming every bad field (a wrong type stops the checks there); return self
+        when all is well."""
         from fashion_core.models import list_models  # late: models import torch.nn only
+
+        problems: list[str] = []
 
         def need(ok: bool, name: str, msg: str) -> None:
             if not ok:
-                raise ValueError(f"{name}: {msg} (got {getattr(self, name)!r})")
+                problems.append(f"{name}: {msg} (got {getattr(self, name)!r})")
 
         for f in fields(self):  # types first, so the range checks below compare like with like
             kind = type(f.default) if f.default is not MISSING else None
@@ -91,9 +110,11 @@ class TrainConfig:
                       isinstance(value, (int, float) if kind is float else int))
                 need(ok, f.name, {int: "must be an integer", float: "must be a number",
                                   str: "must be text", bool: "must be true or false"}[kind])
+        if problems:  # the range checks below would compare unlike types
+            raise ConfigError(problems)
         need(self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`")
         need(isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict")
-        if self.model_kwargs:  # the model's own constructor knows which keywords it takes
+        if self.model_kwargs and not problems:  # the model's own constructor knows which keywords it takes
             from fashion_core.models import create_model  # noqa: PLC0415
 
             try:
@@ -134,13 +155,15 @@ class TrainConfig:
             src = Path(self.init_from)
             need((src / "config.json").exists() and (src / "best.pt").exists(), "init_from",
                  "must be a finished run directory (config.json and best.pt)")
+        if self.init_from and not (problems and problems[-1].startswith("init_from")):
+            src = Path(self.init_from)
             try:
                 start = json.loads((src / "config.json").read_text())
                 other = start.get("model")
             except (OSError, ValueError, AttributeError):
                 start, other = {}, None
             need(other is not None, "init_from", "its config.json is unreadable")
-            need(other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
+            need(other is None or other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
             if self.val_split != "none":  # else validation (best epoch, temperature) scores seen images
                 keys = ("val_split", "seed", "val_count" if start.get("val_split") == "stratified" else "val_fraction")
                 theirs = {k: start.get(k, getattr(TrainConfig, k)) for k in keys}
@@ -170,7 +193,12 @@ class TrainConfig:
              "early stopping needs a validation split (val_split is 'none')")
         need(self.schedule != "plateau" or self.val_split != "none", "schedule",
              "reduce-on-plateau needs a validation split (val_split is 'none')")
-        self.augment.validate()
+        try:
+            self.augment.validate()
+        except ValueError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError(problems)
         return self
 
     # --- JSON round trip ------------------------------------------------------------------

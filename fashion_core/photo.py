@@ -23,6 +23,8 @@ BORDER = 0.04  # fraction of the side whose colours describe the background
 # Fashion-MNIST garments (pixels > 20 of its 60k training images): mean 158, per-image std ~48.
 TARGET_MEAN, TARGET_STD, FLOOR = 158.0, 48.0, 50.0  # 0..255 grey levels
 MAX_GAIN = 3.0  # cap on the contrast stretch, so sensor noise on a plain garment stays noise
+MIN_SIDE = 16  # pixels: a smaller picture has no garment to find (Fashion-MNIST itself is 28x28)
+MIN_SPREAD = 8  # grey levels between the 1st and 99th percentile: less is one flat colour, nothing to classify
 
 
 class ImageError(ValueError):
@@ -62,7 +64,22 @@ def load_image(src: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageError(f"the image is damaged or truncated ({str(exc)[:120]})") from exc
     img = ImageOps.exif_transpose(img) or img
-    return to_rgb(img)
+    if min(img.size) < MIN_SIDE:
+        raise ImageError(f"image is too small ({img.width}x{img.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} "
+                         "are needed to find a garment)")
+    rgb = to_rgb(img)
+    if spread(rgb) < MIN_SPREAD:
+        raise ImageError("the image is one flat colour (blank, or fully transparent): there is no garment in it "
+                         "to classify")
+    return rgb
+
+
+def spread(img: Image.Image) -> float:
+    """Grey levels between the 1st and 99th percentile of a small grey copy: how much the picture
+    varies at all, ignoring a few stray pixels."""
+    grey = np.asarray(working_copy(img, 64).mean(-1))
+    lo, hi = np.percentile(grey, [1, 99])
+    return float(hi - lo)
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

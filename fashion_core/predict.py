@@ -14,12 +14,12 @@ from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, load_model
 from fashion_core.train import infer
 
 
-def _tuned_on_photos(run: Run) -> bool:
+def tuned_on_photos(run: Run) -> bool:
     """Fine-tuned on real photos: photo_dir set, or an ensemble whose every member was."""
     try:
         if is_ensemble(run.path):
             members = member_runs(run.path)
-            return bool(members) and all(_tuned_on_photos(m) for m in members)
+            return bool(members) and all(tuned_on_photos(m) for m in members)
         return bool(run.config.photo_dir)
     except (ValueError, TypeError, OSError, KeyError):  # an unreadable or foreign config.json / ensemble.json
         return False
@@ -45,7 +45,7 @@ def best_for_photos(runs: list[Run]) -> Run:
     evaluated = [r for r in runs if r.eval]
     if not evaluated:
         raise ValueError("no evaluated runs")
-    photo = [r for r in evaluated if _tuned_on_photos(r)]
+    photo = [r for r in evaluated if tuned_on_photos(r)]
     if photo:
         return max(photo, key=lambda r: (photo_score(r), r.eval.get("test_accuracy", 0)))
     return max(evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
@@ -97,4 +97,5 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
             "garment_found": prepared.found}
 
 
-__all__ = ["best_for_photos", "photo_score", "learned_shares", "default_run", "resolve_run", "probabilities", "predict_file", "load_model"]
+__all__ = ["best_for_photos", "photo_score", "tuned_on_photos", "learned_shares", "default_run", "resolve_run",
+           "probabilities", "predict_file", "load_model"]

@@ -199,6 +199,21 @@ def new_run_dir(model: str, base: Path | None = None) -> Path:
     raise RuntimeError("could not create a unique run directory")
 
 
+def effort(run: Run) -> tuple[int | None, float | None]:
+    """(epochs, training seconds) behind a finished run; an ensemble trained nothing itself: no
+    epochs, and the time its members took."""
+    ev, cfg = run.eval or {}, read_json(run.path / "config.json", {}) or {}
+    if cfg.get("model") != "ensemble":
+        return ev.get("epochs"), ev.get("train_time_s")
+    from fashion_core.ensemble import member_runs  # noqa: PLC0415 (ensemble imports this module)
+
+    try:
+        times = [(m.eval or {}).get("train_time_s") for m in member_runs(run.path)]
+    except (ValueError, OSError, KeyError, TypeError):  # a member gone or an unreadable ensemble.json
+        return None, None
+    return None, (round(sum(times), 1) if times and None not in times else None)
+
+
 def leaderboard(runs: list[Run] | None = None) -> list[dict]:
     """One row per finished run, best test accuracy first: what the Overview page shows."""
     rows = []
@@ -209,7 +224,7 @@ def leaderboard(runs: list[Run] | None = None) -> list[dict]:
         cfg = read_json(run.path / "config.json", {})
         rows.append({"run": run.name, "model": cfg.get("model"), "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"), "params": ev.get("params"),
-                     "epochs": ev.get("epochs"), "train_time_s": ev.get("train_time_s"),
+                     **dict(zip(("epochs", "train_time_s"), effort(run))),
                      "device": ev.get("device"), "shipped": run.shipped, "weights": run.has_weights,
                      "path": str(run.path)})
     return sorted(rows, key=lambda r: -(r["test_accuracy"] or 0))

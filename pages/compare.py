@@ -14,6 +14,7 @@ from fashion_core.ensemble import is_ensemble
 from ui import common
 
 common.require_router()
+CELL_IMAGES = 40  # images shown for a clicked confusion-matrix cell
 
 st.title("Compare runs")
 runs = common.finished_runs()
@@ -21,7 +22,8 @@ if not runs:
     common.no_runs_message()
     st.stop()
 by_name = common.by_key(runs)
-picked = st.multiselect("Runs", list(by_name), default=list(by_name)[:3], key="cmp.runs",
+picked = st.multiselect("Runs", list(by_name), default=list(by_name)[:3], key="cmp.runs", bind="query-params",
+                        persist_state="session",
                         format_func=lambda n: common.run_label(by_name[n]))
 chosen = [by_name[n] for n in picked]
 if not chosen:
@@ -58,15 +60,17 @@ st.dataframe(results, hide_index=True, width="stretch",
                             "reported_params": st.column_config.NumberColumn("report's params", format="localized"),
                             "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
                             "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f")})
-diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff")
+diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")
 hp = compare.hyperparameters(chosen, diff_only, picked)
 st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
-table = pd.concat([results.set_index("run"), hp.T], axis=1)
+table = pd.concat([results.set_index("run"), hp.T.drop(columns=results.columns, errors="ignore")], axis=1)
+table.index.name = "run"
 st.download_button("Download the table (CSV)", table.to_csv().encode(), "runs.csv", "text/csv")
 
 st.subheader("Confusion matrices")
 st.caption("Click a cell to see the test images of that true class the run predicted as that class.")
-normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm") != "counts"
+normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm",
+                     persist_state="session") != "counts"
 for tab, key, run in zip(st.tabs(picked), picked, chosen):
     with tab:
         cm = compare.confusion(run, normalise)
@@ -94,7 +98,7 @@ for tab, key, run in zip(st.tabs(picked), picked, chosen):
             else:
                 test = common.split(False)
                 try:
-                    idx = compare.cell_examples(run, test.labels.numpy(), true, pred)
+                    idx = compare.cell_examples(run, test.labels.numpy(), true, pred, limit=CELL_IMAGES)
                 except ValueError as exc:
                     st.warning(str(exc))
                 else:
@@ -103,9 +107,12 @@ for tab, key, run in zip(st.tabs(picked), picked, chosen):
                              caption=[f"#{i}" + (f" ({conf[i]:.0%})" if conf[i] else "") for i in idx])
                     if not len(idx):
                         st.caption("No test images in this cell.")
+                    elif len(idx) == CELL_IMAGES:
+                        st.caption(f"The first {CELL_IMAGES} of them, by test-set index.")
 
 st.subheader("Per-class metrics")
-metric = st.radio("Metric", ["accuracy", "precision", "recall", "f1"], horizontal=True, key="cmp.metric")
+metric = st.radio("Metric", ["accuracy", "precision", "recall", "f1"], horizontal=True, key="cmp.metric",
+                  persist_state="session")
 pc = compare.per_class(chosen, picked)
 fig = px.bar(pc[pc.metric == metric], x="class", y="value", color="run", barmode="group", height=380)
 fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), yaxis_range=[max(0, pc.value.min() - 5), 100])
@@ -117,13 +124,22 @@ if grid is None:
     st.caption("Needs runs that differ only in model and loss (train them with the same recipe and another "
                "model or loss); none of the current runs form such a grid.")
 else:
-    st.dataframe(grid.style.format("{:.2f}", na_rep="—").highlight_max(axis=None, props="font-weight: bold;"),
-                 width="content")
+    epochs = grid.attrs["epochs"]
+    uneven = len(set(epochs.values())) > 1
+    shown = pd.DataFrame({loss: [f"{grid.loc[m, loss]:.2f}" + (f" · {epochs[m, loss]:.0f} ep" if uneven else "")
+                                 if (m, loss) in epochs else "—" for m in grid.index] for loss in grid.columns},
+                         index=grid.index)
+    best = grid.max().max()
+    st.dataframe(shown.style.apply(
+        lambda col: ["font-weight: bold;" if grid.loc[m, col.name] == best else "" for m in col.index]),
+        width="content")
     st.caption("Test accuracy %; rows are architectures, columns losses, best in bold. Uses every evaluated "
-               "run (not only the picked ones) whose other settings are identical.")
+               "run (not only the picked ones) whose other settings are identical"
+               + (", except how long it trained (epochs per cell): fewer epochs can explain a lower score."
+                  if uneven else "."))
 
 st.subheader("Download a run")
-name = st.selectbox("Run", picked, key="cmp.zip_run")
+name = st.selectbox("Run", picked, key="cmp.zip_run", persist_state="session")
 target = by_name[name]
 contents = (", best weights)" if (target.path / "best.pt").exists() else
             "; an ensemble's weights are its members', in their own runs)" if is_ensemble(target.path) else

@@ -20,7 +20,8 @@ if not common.data_ready():
     st.stop()
 
 train, test = common.split(True), common.split(False)
-which = st.radio("Split", ["train", "test"], horizontal=True, key="ds.split")
+which = st.radio("Split", ["train", "test"], horizontal=True, key="ds.split", bind="query-params",
+                 persist_state="session")
 data = train if which == "train" else test
 
 
@@ -43,19 +44,22 @@ gallery, balance, means, hists, embedding, augment = st.tabs(
 
 with gallery:
     c1, c2, c3 = st.columns([3, 1, 1])
-    chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes")
-    per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page")
+    chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes", bind="query-params",
+                            persist_state="session")
+    per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page", persist_state="session")
     _, pages = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], 0, per_page)
-    page = c3.number_input(f"Page (of {pages:,})", 1, pages, key="ds.page") - 1
+    page = c3.number_input(f"Page (of {pages:,})", 1, pages, key="ds.page", bind="query-params",
+                           persist_state="session") - 1
     idx, _ = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], page, per_page)
     st.image([data.images[i].numpy() for i in idx], width=84,
              caption=[f"#{i} {CLASSES[data.labels[i]]}" for i in idx])
 
 with balance:
     c1, c2, c3 = st.columns(3)
-    mode = c1.selectbox("Validation split", VAL_SPLITS, key="ds.val_split")
-    frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction")
-    count = c3.number_input("Validation count (stratified)", 10, 30000, 4000, key="ds.val_count")
+    mode = c1.selectbox("Validation split", VAL_SPLITS, key="ds.val_split", persist_state="session")
+    frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction", persist_state="session")
+    count = c3.number_input("Validation count (stratified)", 10, 30000, 4000, key="ds.val_count",
+                            persist_state="session")
     counts = ds.class_balance(train.labels, test.labels, mode, frac, count)
     fig = go.Figure([go.Bar(name=k, x=CLASSES, y=v) for k, v in counts.items()])
     fig.update_layout(barmode="group", height=380, yaxis_title="images", margin=dict(t=20))
@@ -95,12 +99,12 @@ with augment:
         st.session_state["ds.aug_preset"] = "flagship" if "flagship" in PRESETS else next(iter(PRESETS))
         common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug")
     c1, c2, c3 = st.columns([2, 1, 1])
-    preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset",
+    preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset", persist_state="session",
                           on_change=lambda: common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug"))
     st.session_state.setdefault("ds.aug_seed", 0)
     if c3.button("New draw", icon=":material/casino:"):
         st.session_state["ds.aug_seed"] += 1
-    seed = c2.number_input("Seed", 0, 1_000_000, key="ds.aug_seed")
+    seed = c2.number_input("Seed", 0, 1_000_000, key="ds.aug_seed", persist_state="session")
     preview = st.container()  # above the controls, so every change shows without scrolling
     cfg = common.augment_inputs("aug", columns=3)
     try:

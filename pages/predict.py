@@ -10,7 +10,7 @@ from fashion_core import explain
 from fashion_core.calibration import calibration_for, decide, describe, describe_check
 from fashion_core.data import CLASSES
 from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
-from fashion_core.predict import best_for_photos, probabilities
+from fashion_core.predict import best_for_photos, photo_score, probabilities, tuned_on_photos
 from fashion_core.runs import Run
 from ui import common
 
@@ -34,12 +34,14 @@ by_name = common.by_key(runs)
 c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
 run = by_name[c1.selectbox("Model", names, index=names.index(common.key_of(by_name, best_for_photos(runs))), key="pr.run",
+                           bind="query-params", persist_state="session",
                            format_func=lambda n: common.run_label(by_name[n]),
                            help="Runs fine-tuned on real photos (photo_dir in their config), and votes of such runs, "
                                 "classify uploads best; the others are best on Fashion-MNIST's own images. The "
                                 "default is the photo-tuned run whose unsure threshold did best on labelled photos "
                                 "it never learned from.")]
-mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", horizontal=True)
+mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", bind="query-params", horizontal=True,
+                persist_state="session")
 try:
     model = common.model_for(run)
 except ValueError as exc:  # not a plain weights file, or weights that do not fit the model
@@ -92,13 +94,15 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: 
     methods = explain.available_methods(model)
     c1, c2 = st.columns([3, 1])
     chosen = c1.multiselect("Methods", methods, key="pr.methods.class" if many else "pr.methods",
+                            persist_state="session",
                             default=[m for m in methods if m in CLASS_METHODS] if many else methods)
     layers = explain.conv_layers(model)
     modules = dict(model.named_modules())
     layer = None
     if layers:  # keyed per run, so each model starts on its own default layer
         layer = c2.selectbox("Grad-CAM layer", layers, index=layers.index(explain.default_layer(model)),
-                             key=f"pr.layer.{run.path}", format_func=lambda n: f"{n} · {modules[n]}")
+                             key=f"pr.layer.{run.path}", persist_state="session",
+                             format_func=lambda n: f"{n} · {modules[n]}")
     else:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
     cols = st.columns(3)
@@ -113,11 +117,12 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: 
 
 if mode == "Explain one image":
     sources = ["Upload a photo", "Camera"] + (["Test image"] if common.data_ready() else [])
-    source = st.radio("Input", sources, horizontal=True, key="pr.source")
+    source = st.radio("Input", sources, horizontal=True, key="pr.source", bind="query-params", persist_state="session")
     image28, steps = None, []
     if source == "Test image":
         test = common.split(False)
-        i = st.number_input(f"Test image index (0–{len(test) - 1})", 0, len(test) - 1, 0, key="pr.index")
+        i = st.number_input(f"Test image index (0–{len(test) - 1})", 0, len(test) - 1, 0, key="pr.index",
+                            bind="query-params", persist_state="session")
         image28, steps = test.images[i].numpy(), [(f"test #{i}: {CLASSES[test.labels[i]]}", test.images[i].numpy())]
     else:
         f = (st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"], key="pr.upload")
@@ -127,8 +132,10 @@ if mode == "Explain one image":
                 prepared = _prepared(f.getvalue())
             except ImageError as exc:
                 st.error(f"Cannot use this file: {exc}")
+                st.stop()
             except Exception as exc:  # noqa: BLE001 - never a traceback on the page
                 st.error(f"Cannot use this file: unexpected {type(exc).__name__} while reading it ({exc})")
+                st.stop()
             else:
                 image28, steps = prepared.image28, prepared.steps
                 if not prepared.found:
@@ -146,9 +153,13 @@ if mode == "Explain one image":
         st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
     st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
                f"under {cal.threshold:.0%} the answer is 'unsure'." + (f" {describe_check(cal.check)}" if cal.check else ""))
-    k = st.slider("Top k", 1, 10, 5, key="pr.k")
+    k = st.slider("Top k", 1, 10, 5, key="pr.k", persist_state="session")
     rest = [n for n, r in by_name.items() if r.path != run.path]
-    others = st.multiselect("Compare with", rest, key="pr.others", default=rest[:2],
+    # a photo is compared with the other photo-tuned runs (the others are sure of themselves on photos
+    # they cannot read), a test image with the most accurate runs
+    tuned = sorted((n for n in rest if tuned_on_photos(by_name[n])), key=lambda n: -photo_score(by_name[n]))
+    others = st.multiselect("Compare with", rest, key="pr.others", persist_state="session",
+                            default=(rest if source == "Test image" else tuned)[:2],
                             format_func=lambda n: common.run_label(by_name[n]))
     cols = st.columns(1 + len(others))
     cols[0].plotly_chart(bars(probs, k, run.name), width="stretch", key="pr.bars.main")
@@ -160,7 +171,7 @@ if mode == "Explain one image":
         except ValueError as exc:
             col.error(f"{name}: {exc}")
     st.subheader("Attributions")
-    choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target")
+    choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target", persist_state="session")
     target = pred if choice == "predicted" else CLASSES.index(choice)
     attribution_panel(np.asarray(image28), np.asarray(image28), target)
 else:
@@ -169,8 +180,8 @@ else:
         st.stop()
     test = common.split(False)
     c1, c2 = st.columns(2)
-    cls = CLASSES.index(c1.selectbox("Class", CLASSES, key="pr.class"))
-    n = c2.slider("Test images to average over", 4, 128, 32, step=4, key="pr.n")
+    cls = CLASSES.index(c1.selectbox("Class", CLASSES, key="pr.class", persist_state="session"))
+    n = c2.slider("Test images to average over", 4, 128, 32, step=4, key="pr.n", persist_state="session")
     idx = (test.labels == cls).nonzero().flatten()[:n]
     images = test.images[idx].numpy()
     mean_img = images.mean(0).round().astype(np.uint8)

@@ -6,7 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, recipe
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, field_help,
+                                 recipe)
 from fashion_core.models import list_models, model_info
 from ui import common
 
@@ -53,7 +54,7 @@ def config_form() -> TrainConfig | None:
     default = TrainConfig()
     listed = {n for names in GROUPS.values() for n in names} | {"augment"}
     groups = {**GROUPS, "Other": [f.name for f in fields(TrainConfig) if f.name not in listed]}
-    values = {}
+    values, helps = {}, field_help()
     tabs = st.tabs([g for g in groups if groups[g]] + ["Augmentation"])
     for tab, (group, names) in zip(tabs, [(g, n) for g, n in groups.items() if n]):
         with tab:
@@ -63,7 +64,7 @@ def config_form() -> TrainConfig | None:
                 if name in JSON_FIELDS:
                     d = json.dumps(list(d) if isinstance(d, tuple) else d)
                 with cols[i % 3]:
-                    values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name))
+                    values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name), help=helps.get(name))
             if group == "Model":
                 model_card(values["model"], values.get("model_kwargs", "{}"))
             if group == "Fine-tune":
@@ -91,7 +92,10 @@ def config_form() -> TrainConfig | None:
                 raise ValueError(f"{name}: not valid JSON ({exc.msg})") from None
         return TrainConfig.from_dict(values).validate()
     except (ValueError, TypeError) as exc:
-        st.error(f"Fix this before training: {exc}")
+        tab_of = {name: group for group, names in groups.items() for name in names}
+        st.error("Fix this before training:\n" + "\n".join(
+            f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}"
+            for p in getattr(exc, "problems", [str(exc)])))
         return None
 
 
@@ -159,7 +163,8 @@ st.title("Train")
 if not common.data_ready():
     common.data_panel()
 else:
-    st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", on_change=load_recipe)
+    st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
+                 on_change=load_recipe)
     cfg = config_form()
     if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
         job = jobs.submit(cfg)

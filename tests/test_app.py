@@ -205,6 +205,12 @@ def test_train_form_rejects_bad_values_by_field(ready):
     at.text_input(key="cfg.class_weights").set_value("[1, 2]").run()
     assert any("class_weights" in e.value for e in at.error)
     assert next(b for b in at.button if b.label == "Start training").disabled
+    at.text_input(key="cfg.class_weights").set_value("[1, 1, 1, 1, 1, 1, 1, 1, 1, 1]").run()
+    at.number_input(key="cfg.lr").set_value(-1.0).run()
+    at.number_input(key="cfg.epochs").set_value(0).run()
+    message = "\n".join(e.value for e in at.error)  # every bad field at once, with the tab it is on
+    assert "Optimiser tab · lr: must be in (0, 10]" in message and "Schedule tab · epochs:" in message
+    assert at.number_input(key="cfg.lr").help  # fields say what they do
 
 
 def test_recipe_fills_the_form(ready):
@@ -230,7 +236,8 @@ def trouser(mode: str = "RGB") -> Image.Image:
 
 
 def test_predict_says_when_no_garment_stood_out_from_the_background(ready):
-    at = upload(start("pages/predict.py"), "wall.png", png_bytes(Image.new("RGB", (80, 60), (128, 128, 128))))
+    wall = np.broadcast_to(np.linspace(90, 200, 80, dtype=np.uint8)[None, :, None], (60, 80, 3))  # a smooth gradient
+    at = upload(start("pages/predict.py"), "wall.png", png_bytes(Image.fromarray(np.ascontiguousarray(wall))))
     assert not at.exception and len(answers(at)) == 1
     assert "No garment stood out from the background" in text_of(at)
 
@@ -294,6 +301,9 @@ BAD_INPUTS = {
     "notes.png": (b"this is a text file, not an image\n" * 20, "error"),
     "truncated.png": (png_bytes(trouser())[:200], "error"),
     "bomb.png": (png_bytes(Image.new("1", (12_000, 12_000))), "error"),
+    "blank.png": (png_bytes(Image.new("RGB", (300, 200), (255, 255, 255))), "error"),
+    "clear.png": (png_bytes(Image.new("RGBA", (300, 200), (0, 0, 0, 0))), "error"),
+    "dot.png": (png_bytes(Image.new("RGB", (1, 1), (200, 30, 30))), "error"),
     "cmyk.jpg": (png_bytes(trouser("CMYK"), "JPEG"), "success"),
     "sixteen.png": (png_bytes(Image.fromarray((np.asarray(trouser("L"), np.uint16) * 257))), "success"),
     "rgba.png": (png_bytes(trouser("RGBA")), "success"),

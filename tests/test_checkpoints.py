@@ -69,10 +69,10 @@ def test_readme_results_table_is_the_one_the_script_writes_from_the_shipped_runs
 
 def test_predict_defaults_to_the_shipped_photo_run_whose_threshold_did_best_on_photos_it_never_learned_from():
     from fashion_core.calibration import load_calibration
-    from fashion_core.predict import _tuned_on_photos, default_run, learned_shares, photo_score
+    from fashion_core.predict import tuned_on_photos, default_run, learned_shares, photo_score
     from fashion_core.runs import read_json
 
-    tuned = [r for r in LOADABLE if _tuned_on_photos(r)]
+    tuned = [r for r in LOADABLE if tuned_on_photos(r)]
     assert tuned
     for run in tuned:
         cal = read_json(run.path / "calibration.json")

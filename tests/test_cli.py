@@ -63,6 +63,11 @@ def test_an_interrupted_run_resumes_with_just_its_run_dir(tmp_path, fake_root, t
     assert out.returncode == 2 and "different config" in out.stderr
 
 
+def gradient(h: int, w: int) -> np.ndarray:
+    """(h, w, 3) uint8: grey rising smoothly from left to right, a picture with no garment in it."""
+    return np.ascontiguousarray(np.broadcast_to(np.linspace(60, 200, w, dtype=np.uint8)[None, :, None], (h, w, 3)))
+
+
 def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root):
     good = tmp_path / "shirt.png"
     img = np.zeros((60, 40, 3), np.uint8)
@@ -70,9 +75,11 @@ def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root)
     Image.fromarray(img).save(good)
     bad = tmp_path / "notes.txt"
     bad.write_text("not an image")
-    blank = tmp_path / "wall.png"  # nothing stands out from the background
+    wall = tmp_path / "wall.png"  # a smooth light gradient: nothing stands out from the background
+    Image.fromarray(gradient(60, 60)).save(wall)
+    blank = tmp_path / "blank.png"  # one flat colour: nothing to classify at all
     Image.fromarray(np.full((60, 60, 3), 128, np.uint8)).save(blank)
-    out = cli("predict", str(good), str(bad), str(blank), "--model", str(tiny_run.path), "--json",
+    out = cli("predict", str(good), str(bad), str(wall), str(blank), "--model", str(tiny_run.path), "--json",
               env_root=fake_root)
     lines = [json.loads(line) for line in out.stdout.splitlines()]
     assert out.returncode != 0  # one file failed
@@ -84,11 +91,12 @@ def test_predict_json_keeps_going_past_a_bad_file(tmp_path, tiny_run, fake_root)
     assert (tiny_run.path / "calibration.json").exists()  # temperature fitted on first use, then kept
     assert lines[1]["file"] == str(bad) and "not a supported image" in lines[1]["error"]
     assert lines[0]["garment_found"] is True and lines[2]["garment_found"] is False and lines[2]["label"]
+    assert lines[3]["file"] == str(blank) and "one flat colour" in lines[3]["error"] and "label" not in lines[3]
 
 
 def test_predict_says_unsure_and_between_what(tmp_path, tiny_run, fake_root):
     photo = tmp_path / "blob.png"
-    Image.fromarray(np.full((40, 40, 3), 128, np.uint8)).save(photo)  # nothing a model can be sure of
+    Image.fromarray(gradient(40, 40)).save(photo)  # nothing a model can be sure of
     shutil.copytree(tiny_run.path, tmp_path / "run", ignore=shutil.ignore_patterns("calibration.json"))
     (tmp_path / "run" / "calibration.json").write_text(json.dumps({"temperature": 1.0, "threshold": 1.0}))
     out = cli("predict", str(photo), "--model", str(tmp_path / "run"), env_root=fake_root)
@@ -117,7 +125,7 @@ def test_predict_reports_an_image_the_pipeline_cannot_handle_and_goes_on(tmp_pat
     from fashion_core.runs import load_model
 
     photo = tmp_path / "odd.png"
-    Image.fromarray(np.full((30, 30, 3), 128, np.uint8)).save(photo)
+    Image.fromarray(gradient(30, 30)).save(photo)
 
     def broken(img):
         raise ArithmeticError("segmentation blew up")  # stands in for an OpenCV error on a strange image

@@ -64,3 +64,28 @@ def test_per_class_bars_keep_two_runs_of_the_same_name_apart(tmp_path):
     table = compare.per_class(runs, ["flagship (mine)", "flagship"])
     acc = table[table.metric == "accuracy"].groupby("run").value.mean()
     assert acc.to_dict() == {"flagship": 90.0, "flagship (mine)": 80.0}  # two bars per class, not one merged
+
+
+def test_arch_loss_grid_spans_runs_trained_for_different_epochs(tmp_path):
+    runs = [make_run(tmp_path, "ce", 93.7, model="resnet", loss="ce", epochs=18),
+            make_run(tmp_path, "focal", 92.0, model="resnet", loss="focal", epochs=12),
+            make_run(tmp_path, "small", 91.8, model="simple_model_1", loss="ce", epochs=20),
+            make_run(tmp_path, "small_again", 90.0, model="simple_model_1", loss="ce", epochs=3)]
+    grid = compare.arch_loss_grid(runs)
+    assert grid is not None and list(grid.columns) == ["ce", "focal"]  # the loss comparison, not a lone column
+    assert grid.loc["resnet", "focal"] == 92.0 and grid.loc["simple_model_1", "ce"] == 91.8  # best run per cell
+    assert grid.attrs["epochs"][("resnet", "focal")] == 12 and grid.attrs["epochs"][("simple_model_1", "ce")] == 20
+
+
+def test_an_ensemble_shows_its_members_training_time_and_no_config_of_its_own(tmp_path):
+    members = [make_run(tmp_path, name, acc, model="mlp_baseline") for name, acc in (("m1", 85.0), ("m2", 86.0))]
+    for run, seconds in zip(members, (100.0, 250.5)):
+        (run.path / "eval.json").write_text(json.dumps({"test_accuracy": 85.0, "epochs": 3, "train_time_s": seconds}))
+    vote = make_run(tmp_path, "vote", 87.0, model="ensemble", note="soft vote of m1, m2")
+    (vote.path / "eval.json").write_text(json.dumps({"test_accuracy": 87.0, "epochs": 0, "train_time_s": 0.0}))
+    (vote.path / "ensemble.json").write_text(json.dumps({"members": ["m1", "m2"], "weights": [0.5, 0.5]}))
+    row = compare.results([Run(vote.path)]).iloc[0]
+    assert np.isnan(row["epochs"]) and row["train_time_s"] == 350.5  # not "0 epochs in 0 s"
+    assert np.isnan(row["reported_accuracy"]) and row["report"] == ""  # blank, not the word None
+    hp = compare.hyperparameters([Run(vote.path), members[0]], differences_only=True)
+    assert hp.loc["lr", "vote"] == "—" and hp.loc["note", "vote"] == "soft vote of m1, m2"

@@ -1,9 +1,11 @@
 """A bad config is rejected before anything starts, with the field named."""
 from __future__ import annotations
 
+from dataclasses import fields
+
 import pytest
 
-from fashion_core.config import RECIPES, TrainConfig, parse_setting, recipe
+from fashion_core.config import RECIPES, ConfigError, TrainConfig, field_help, parse_setting, recipe
 
 
 @pytest.mark.parametrize("field,value", [
@@ -60,3 +62,16 @@ def test_set_reads_json_values_and_refuses_a_setting_without_a_value():
     assert parse_setting('augment={"hflip_p": 0.5}') == ("augment", {"hflip_p": 0.5})
     with pytest.raises(ValueError, match="expected FIELD=VALUE"):
         parse_setting("note")  # `--set note` once set the note to "" without a word
+
+
+def test_every_bad_field_is_named_at_once():
+    with pytest.raises(ConfigError) as caught:
+        TrainConfig(lr=-1.0, epochs=0, label_smoothing=1.5).validate()
+    assert [p.split(":")[0] for p in caught.value.problems] == ["epochs", "lr", "label_smoothing"]
+    assert "epochs: must be an integer 1..1000 (got 0)" in str(caught.value)
+
+
+def test_every_form_field_has_a_help_text():
+    helps = field_help()
+    missing = [f.name for f in fields(TrainConfig) if f.name != "augment" and not helps.get(f.name)]
+    assert not missing, f"fields with no comment to show as help on the Train form: {missing}"

@@ -132,3 +132,31 @@ def test_embedding_map_hover_shows_the_image(app):
     assert frame.locator("#hover-preview img").get_attribute("src").startswith("data:image/png")
     no_exception(page)
     shot(page, "dataset-embedding-hover")
+
+
+def test_choices_survive_a_visit_to_other_pages_and_a_reload(app):
+    page, url = app
+
+    def chosen() -> list[str]:
+        return [r.inner_text() for r in page.locator("[data-testid='stRadio'] label:has(input:checked)").all()]
+
+    def visit(name: str) -> None:
+        page.locator("[data-testid='stSidebarNav'] a", has_text=name).click()
+        wait_idle(page)
+
+    open_page(page, url, "Predict")
+    page.get_by_text("Test image", exact=True).click()
+    wait_idle(page)
+    index = page.get_by_label("Test image index", exact=False)
+    index.fill("7")
+    index.press("Enter")
+    wait_idle(page)
+    visit("Train")  # a page with a timer fragment, where Streamlit used to drop the Predict widgets' values
+    page.wait_for_timeout(3000)
+    visit("Predict")
+    assert "Test image" in chosen() and page.get_by_label("Test image index", exact=False).input_value() == "7"
+    page.reload()
+    wait_idle(page)
+    page.get_by_text("Test image index").wait_for(timeout=60_000)
+    assert "Test image" in chosen() and page.get_by_label("Test image index", exact=False).input_value() == "7"
+    no_exception(page)

@@ -180,6 +180,19 @@ def test_unreadable_input_raises_image_error_with_a_reason():
             load_image(data)
 
 
+def test_blank_tiny_or_transparent_pictures_are_refused_with_a_reason():
+    clear = Image.new("RGBA", (80, 80), (0, 0, 0, 0))  # fully transparent: white once composited
+    for img, reason in ((Image.new("RGB", (120, 90), (250, 250, 250)), "one flat colour"),
+                        (clear, "one flat colour"), (Image.new("RGB", (1, 1), (10, 200, 30)), "too small"),
+                        (plain(TROUSER).resize((12, 16)), r"too small \(12x16 pixels")):
+        with pytest.raises(ImageError, match=reason):
+            load_image(encode(img))
+    noisy = np.full((90, 120, 3), 250, np.uint8)
+    noisy[5::30, 7::40] = 0  # nine stray dark pixels on a white card: still a blank card
+    with pytest.raises(ImageError, match="one flat colour"):
+        load_image(encode(Image.fromarray(noisy)))
+
+
 def test_a_frame_with_no_garment_still_gives_an_input():
     p = prepare(Image.new("RGB", (120, 90), (128, 128, 128)))
     assert p.image28.shape == (28, 28) and p.image28.dtype == np.uint8

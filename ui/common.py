@@ -110,20 +110,22 @@ def field_input(label: str, default, key: str, choices: tuple | None = None, dis
     """One widget for a config field, chosen from its default's type (and choices, when given).
 
     The value lives in session state under `key` (set once from `default`), so recipes and presets
-    can fill the widgets by writing session state before they are drawn.
+    can fill the widgets by writing session state before they are drawn; it is kept for the session
+    while another page is shown (persist_state).
     """
     if choices:
         if st.session_state.get(key) not in choices:
             st.session_state[key] = default if default in choices else choices[0]
-        return st.selectbox(label, choices, key=key, disabled=disabled, help=help)
+        return st.selectbox(label, choices, key=key, disabled=disabled, help=help, persist_state="session")
     st.session_state.setdefault(key, default)
     if isinstance(default, bool):
-        return st.checkbox(label, key=key, disabled=disabled, help=help)
+        return st.checkbox(label, key=key, disabled=disabled, help=help, persist_state="session")
     if isinstance(default, int):
-        return int(st.number_input(label, step=1, key=key, disabled=disabled, help=help))
+        return int(st.number_input(label, step=1, key=key, disabled=disabled, help=help, persist_state="session"))
     if isinstance(default, float):
-        return float(st.number_input(label, format="%g", key=key, disabled=disabled, help=help))
-    return st.text_input(label, key=key, disabled=disabled, help=help)
+        return float(st.number_input(label, format="%g", key=key, disabled=disabled, help=help,
+                                     persist_state="session"))
+    return st.text_input(label, key=key, disabled=disabled, help=help, persist_state="session")
 
 
 def augment_groups() -> list[list]:
@@ -167,8 +169,9 @@ def augment_inputs(prefix: str, columns: int = 2):
             if head.name.endswith("_p"):
                 st.session_state.setdefault(f"{prefix}.{head.name}.on", False)
                 st.session_state.setdefault(f"{prefix}.{head.name}", 0.5)
-                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on")
-                p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head.name}", disabled=not on)
+                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on", persist_state="session")
+                p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head.name}", disabled=not on,
+                              persist_state="session")
                 values[head.name] = p if on else 0.0
             else:
                 rest = group
