@@ -23,6 +23,18 @@ VAL_SPLITS = ("random", "stratified", "none")
 HARD_CLASS_WEIGHTS = (2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 1.0)
 
 
+# fields that only matter for some values of another field: field -> (that field, the values)
+ONLY_WITH = {
+    "momentum": ("optimizer", ("sgd", "rmsprop")), "nesterov": ("optimizer", ("sgd",)),
+    "beta1": ("optimizer", ("adam", "adamw", "nadam")), "beta2": ("optimizer", ("adam", "adamw", "nadam", "rmsprop")),
+    "decay_rate": ("schedule", ("exponential",)), "decay_steps": ("schedule", ("exponential",)),
+    "plateau_patience": ("schedule", ("plateau",)), "plateau_factor": ("schedule", ("plateau",)),
+    "warmup_frac": ("schedule", ("onecycle",)), "class_weights": ("loss", ("weighted_ce",)),
+    "focal_gamma": ("loss", ("focal",)), "focal_alpha": ("loss", ("focal",)),
+    "val_fraction": ("val_split", ("random",)), "val_count": ("val_split", ("stratified",)),
+}
+
+
 def field_help() -> dict[str, str]:
     """Each TrainConfig field's end-of-line comment in its definition: the Train form's help texts."""
     source = inspect.getsource(TrainConfig)

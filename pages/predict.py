@@ -105,6 +105,9 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: 
                              format_func=lambda n: f"{n} · {modules[n]}")
     else:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
+    st.caption("Red: pixels that raise the class's score; blue: pixels that lower it; each map is scaled to its own "
+               "strongest pixel. Saliency and SmoothGrad show where a change would move the score (black background "
+               "included); Integrated Gradients and Occlusion show what the pixels that are there contributed.")
     cols = st.columns(3)
     stamp = run.weights_stamp()
     for i, method in enumerate(chosen):
@@ -151,8 +154,10 @@ if mode == "Explain one image":
         st.warning(f"**{describe(answer)}** — {run.name}")
     else:
         st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
-    st.caption(f"Calibrated confidence: softmax(logits / T), T = {cal.temperature:.2f} ({cal.source}); "
-               f"under {cal.threshold:.0%} the answer is 'unsure'." + (f" {describe_check(cal.check)}" if cal.check else ""))
+    st.caption(f"The confidence is calibrated: the model's scores are softened or sharpened (temperature "
+               f"{cal.temperature:.2f}; {cal.source}) so that on Fashion-MNIST an answer given at 80% is right about "
+               f"80% of the time. Under {cal.threshold:.0%} the answer is 'unsure'."
+               + (f" {describe_check(cal.check)}" if cal.check else ""))
     k = st.slider("Top k", 1, 10, 5, key="pr.k", persist_state="session")
     rest = [n for n, r in by_name.items() if r.path != run.path]
     # a photo is compared with the other photo-tuned runs (the others are sure of themselves on photos

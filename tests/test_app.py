@@ -202,6 +202,7 @@ def test_train_form_submits_a_job_that_finishes(ready):
 
 def test_train_form_rejects_bad_values_by_field(ready):
     at = start("pages/train.py")
+    at.selectbox(key="cfg.loss").set_value("weighted_ce").run()  # class_weights is greyed out for the other losses
     at.text_input(key="cfg.class_weights").set_value("[1, 2]").run()
     assert any("class_weights" in e.value for e in at.error)
     assert next(b for b in at.button if b.label == "Start training").disabled
@@ -211,6 +212,16 @@ def test_train_form_rejects_bad_values_by_field(ready):
     message = "\n".join(e.value for e in at.error)  # every bad field at once, with the tab it is on
     assert "Optimiser tab · lr: must be in (0, 10]" in message and "Schedule tab · epochs:" in message
     assert at.number_input(key="cfg.lr").help  # fields say what they do
+
+
+def test_train_form_greys_out_what_the_chosen_settings_do_not_use(ready):
+    at = start("pages/train.py")
+    assert at.number_input(key="cfg.beta1").disabled and not at.number_input(key="cfg.momentum").disabled  # sgd
+    assert "optimizer is adam" in at.number_input(key="cfg.beta1").help
+    at.selectbox(key="cfg.optimizer").set_value("adam").run()
+    assert not at.number_input(key="cfg.beta1").disabled and at.number_input(key="cfg.momentum").disabled
+    assert at.number_input(key="cfg.photo_batch").disabled  # no photo_dir
+    assert not at.exception
 
 
 def test_recipe_fills_the_form(ready):
@@ -366,7 +377,7 @@ def test_predict_page_says_unsure_and_between_what(ready, tmp_path, monkeypatch)
     at = upload(start("pages/predict.py"), "trouser.png", png_bytes(trouser()))
     assert not at.exception and not at.success  # threshold 1: never a confident label
     assert "Unsure — torn between" in answers(at)[0] and " and " in answers(at)[0]
-    assert "T = 1.00" in text_of(at)
+    assert "temperature 1.00" in text_of(at)
 
 
 def test_an_ensemble_is_a_model_choice_on_predict_and_compare(ready, tmp_path, monkeypatch, fake_root):
