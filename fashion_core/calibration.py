@@ -241,12 +241,18 @@ def decide(probs: np.ndarray, cal: Calibration = Calibration()) -> dict:
             "confidence": round(float(p[k]), 6), "unsure": unsure, "torn_between": torn}
 
 
+def percent(p: float) -> str:
+    """A probability as the app prints it: one decimal, but never a rounded-up "100.0%" or "0.0%"
+    (no calibrated answer is certain)."""
+    return "> 99.9%" if p >= 0.9995 else "< 0.1%" if 0 < p < 0.0005 else f"{p:.1%}"
+
+
 def describe(answer: dict) -> str:
     """One line for a decide() answer: 'Coat (93.1%)' or 'Unsure — torn between Coat and Shirt (41.0%)'."""
     if not answer["unsure"]:
-        return f"{answer['label']} ({answer['confidence']:.1%})"
+        return f"{answer['label']} ({percent(answer['confidence'])})"
     *first, last = answer["torn_between"]
-    return f"Unsure — torn between {', '.join(first)} and {last} ({answer['confidence']:.1%})"
+    return f"Unsure — torn between {', '.join(first)} and {last} ({percent(answer['confidence'])})"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -268,4 +274,4 @@ if __name__ == "__main__":
 
 __all__ = ["Calibration", "fit_temperature", "expected_calibration_error", "fit_calibration", "calibrate",
            "calibration_for", "pick_threshold", "photo_check", "describe_check", "set_threshold", "load_calibration", "calibrated", "decide",
-           "describe"]
+           "describe", "percent"]

@@ -38,8 +38,8 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
             flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
         cols[label] = {k: str(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
-    if differences_only and len(table.columns) > 1:
-        table = table[table.nunique(axis=1, dropna=False) > 1]
+    if differences_only and len(table.columns) > 1:  # a field an ensemble does not have ("—") is no difference
+        table = table[table.replace("—", np.nan).nunique(axis=1) > 1]
     return table
 
 

@@ -65,8 +65,8 @@ class TrainConfig:
     lr: float = 0.05  # learning rate (the peak, for one-cycle)
     momentum: float = 0.9  # SGD momentum / RMSprop momentum
     nesterov: bool = True  # SGD only: Nesterov momentum
-    beta1: float = 0.9  # Adam-family only: first-moment decay
-    beta2: float = 0.999  # Adam-family only: second-moment decay
+    beta1: float = 0.9  # Adam-family: first-moment decay
+    beta2: float = 0.999  # Adam-family: second-moment decay; RMSprop: its smoothing constant
     weight_decay: float = 5e-4  # L2 penalty (decoupled for AdamW)
     # learning-rate schedule
     schedule: str = "onecycle"  # how lr changes: onecycle, cosine, exponential, plateau or none (constant)

@@ -52,14 +52,17 @@ else:
 
 st.subheader("Results and hyperparameters")
 results = compare.results(chosen, picked)
-st.dataframe(results, hide_index=True, width="stretch",
-             column_config={"test_accuracy": st.column_config.NumberColumn("test acc %", format="%.2f"),
-                            "reported_accuracy": st.column_config.NumberColumn("report's acc %", format="%.2f"),
-                            "accuracy_gap": st.column_config.NumberColumn("measured − report", format="%+.2f"),
-                            "params": st.column_config.NumberColumn("params", format="localized"),
-                            "reported_params": st.column_config.NumberColumn("report's params", format="localized"),
-                            "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
-                            "latency_ms": st.column_config.NumberColumn("latency (ms/image)", format="%.3f")})
+# numbers formatted here, so a run without one shows a dash (Streamlit prints "None" for a missing number)
+formats = {"test_accuracy": "{:.2f}", "reported_accuracy": "{:.2f}", "accuracy_gap": "{:+.2f}", "params": "{:,.0f}",
+           "reported_params": "{:,.0f}", "epochs": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"}
+shown = results.copy()
+for col, fmt in formats.items():
+    if col in shown:
+        shown[col] = [fmt.format(v) if pd.notna(v) else "—" for v in results[col]]
+st.dataframe(shown, hide_index=True, width="stretch",
+             column_config={"test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
+                            "accuracy_gap": "measured − report", "reported_params": "report's params",
+                            "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)"})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")
 hp = compare.hyperparameters(chosen, diff_only, picked)
 st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
@@ -79,6 +82,7 @@ for tab, key, run in zip(st.tabs(picked), picked, chosen):
         fig = go.Figure(go.Scatter(
             x=p.ravel(), y=t.ravel(), mode="markers+text",
             marker=dict(symbol="square", size=44, color=cm.ravel(), colorscale="Blues", showscale=True),
+            unselected=dict(marker=dict(opacity=0.6)),  # a clicked cell stands out, the others stay readable
             text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()],
             textfont=dict(size=12, color=["white" if v > cm.max() / 2 else "#333" for v in cm.ravel()]),
             customdata=[[CLASSES[i], CLASSES[j]] for i, j in zip(t.ravel(), p.ravel())],

@@ -48,6 +48,8 @@ with gallery:
                             persist_state="session")
     per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page", persist_state="session")
     _, pages = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], 0, per_page)
+    if st.session_state.get("ds.page", 1) > pages:  # fewer pages than before (another split or filter)
+        st.session_state["ds.page"] = pages
     page = c3.number_input(f"Page (of {pages:,})", 1, pages, key="ds.page", bind="query-params",
                            persist_state="session") - 1
     idx, _ = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], page, per_page)

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import explain
-from fashion_core.calibration import calibration_for, decide, describe, describe_check
+from fashion_core.calibration import calibration_for, decide, describe, describe_check, percent
 from fashion_core.data import CLASSES
 from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
 from fashion_core.predict import best_for_photos, photo_score, probabilities, tuned_on_photos
@@ -75,10 +75,16 @@ def answer_for(r: Run, image28: np.ndarray) -> dict:
     return {**decide(probabilities(common.model_for(r), image28, r.config.tta_flip)[0], cal), "cal": cal}
 
 
+def _forget_upload() -> None:
+    """The user removed the uploaded photo (not a page change): forget it."""
+    if st.session_state.get("pr.upload") is None:
+        st.session_state.pop("pr.last_upload", None)
+
+
 def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
     top = np.argsort(probs)[::-1][:k][::-1]
     fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
-                           text=[f"{probs[i]:.1%}" for i in top], textposition="auto"))
+                           text=[percent(probs[i]) for i in top], textposition="auto"))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_range=[0, 100],
                       xaxis_title="probability %", title_font_size=13)
     return fig
@@ -106,8 +112,10 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: 
     else:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
     st.caption("Red: pixels that raise the class's score; blue: pixels that lower it; each map is scaled to its own "
-               "strongest pixel. Saliency and SmoothGrad show where a change would move the score (black background "
-               "included); Integrated Gradients and Occlusion show what the pixels that are there contributed.")
+               "strongest pixel." + (" Averaged over the images." if many else
+                                     " Saliency and SmoothGrad show where a change would move the score (black "
+                                     "background included); Integrated Gradients and Occlusion show what the pixels "
+                                     "that are there contributed."))
     cols = st.columns(3)
     stamp = run.weights_stamp()
     for i, method in enumerate(chosen):
@@ -128,11 +136,20 @@ if mode == "Explain one image":
                             bind="query-params", persist_state="session")
         image28, steps = test.images[i].numpy(), [(f"test #{i}: {CLASSES[test.labels[i]]}", test.images[i].numpy())]
     else:
-        f = (st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"], key="pr.upload")
+        f = (st.file_uploader("Photo of a garment", type=["jpg", "jpeg", "png", "webp", "bmp", "gif"], key="pr.upload",
+                              on_change=_forget_upload)
              if source == "Upload a photo" else st.camera_input("Take a photo", key="pr.camera"))
-        if f is not None:
+        data = f.getvalue() if f is not None else None
+        if source == "Upload a photo":
+            # an uploader comes back empty after a visit to another page: keep the last photo until it is removed
+            if data is not None:
+                st.session_state["pr.last_upload"] = (f.name, data)
+            elif "pr.last_upload" in st.session_state:
+                name, data = st.session_state["pr.last_upload"]
+                st.caption(f"Showing your last upload, **{name}**; upload another photo to replace it.")
+        if data is not None:
             try:
-                prepared = _prepared(f.getvalue())
+                prepared = _prepared(data)
             except ImageError as exc:
                 st.error(f"Cannot use this file: {exc}")
                 st.stop()
@@ -153,7 +170,7 @@ if mode == "Explain one image":
     if answer["unsure"]:
         st.warning(f"**{describe(answer)}** — {run.name}")
     else:
-        st.success(f"**{answer['label']}** ({answer['confidence']:.1%} calibrated confidence) — {run.name}")
+        st.success(f"**{answer['label']}** ({percent(answer['confidence'])} calibrated confidence) — {run.name}")
     st.caption(f"The confidence is calibrated: the model's scores are softened or sharpened (temperature "
                f"{cal.temperature:.2f}; {cal.source}) so that on Fashion-MNIST an answer given at 80% is right about "
                f"80% of the time. Under {cal.threshold:.0%} the answer is 'unsure'."

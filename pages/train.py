@@ -40,6 +40,7 @@ def load_recipe() -> None:
             st.session_state[f"cfg.{f.name}"] = json.dumps(list(v) if isinstance(v, tuple) else v) \
                 if f.name in JSON_FIELDS else v
     common.load_augment_preset(cfg.augment, "cfg_aug")
+    st.toast(f"Recipe {name} loaded: its values replaced the form's (the model stays as chosen).")
 
 
 @st.cache_data

@@ -44,6 +44,9 @@ def test_decide_is_sure_on_a_peak_and_torn_on_a_tie():
     sure = decide(peak, Calibration(temperature=1.0, threshold=0.55))
     assert sure["label"] == "Trouser" and not sure["unsure"] and sure["torn_between"] == []
     assert describe(sure) == "Trouser (91.0%)"
+    certain = np.full(10, 1e-6)
+    certain[1] = 1 - 9e-6
+    assert describe(decide(certain, Calibration(temperature=1.0))) == "Trouser (> 99.9%)"  # never "100.0%"
 
     tie = np.full(10, 0.02)
     tie[4], tie[6] = 0.45, 0.39  # Coat vs Shirt

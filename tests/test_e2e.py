@@ -75,6 +75,12 @@ def test_upload_predicts_and_explains(app, tiny_run):
     no_exception(page)
     assert page.locator("[data-testid='stImage']").count() >= 4  # steps + heat maps
     shot(page, "predict-upload")
+    for name in ("Dataset", "Predict & Explain"):  # the uploader comes back empty; the photo does not go
+        page.locator("[data-testid='stSidebarNav'] a", has_text=name).click()
+        wait_idle(page)
+    page.get_by_text("Showing your last upload").wait_for(timeout=60_000)
+    page.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=60_000)
+    no_exception(page)
 
 
 def test_confusion_matrix_cell_click_shows_its_images(app, tiny_run):
