@@ -87,19 +87,23 @@ def config_form() -> TrainConfig | None:
                            "no photos needed.")
     with tabs[-1]:
         values["augment"] = common.augment_inputs("cfg_aug", columns=3).to_dict()
+    problems = []
+    for name in JSON_FIELDS:  # text that is not JSON: say so, and check the rest with the default meanwhile
+        try:
+            values[name] = json.loads(values[name])
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name}: not valid JSON ({exc.msg})")
+            values[name] = getattr(default, name)
     try:
-        for name in JSON_FIELDS:
-            try:
-                values[name] = json.loads(values[name])
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{name}: not valid JSON ({exc.msg})") from None
-        return TrainConfig.from_dict(values).validate()
+        cfg = TrainConfig.from_dict(values).validate()
     except (ValueError, TypeError) as exc:
+        problems += getattr(exc, "problems", [str(exc)])
+    if problems:
         tab_of = {name: group for group, names in groups.items() for name in names}
         st.error("Fix this before training:\n" + "\n".join(
-            f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}"
-            for p in getattr(exc, "problems", [str(exc)])))
+            f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}" for p in problems))
         return None
+    return cfg
 
 
 PHOTO_FIELDS = ("photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target")

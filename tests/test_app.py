@@ -211,6 +211,9 @@ def test_train_form_rejects_bad_values_by_field(ready):
     at.number_input(key="cfg.epochs").set_value(0).run()
     message = "\n".join(e.value for e in at.error)  # every bad field at once, with the tab it is on
     assert "Optimiser tab · lr: must be in (0, 10]" in message and "Schedule tab · epochs:" in message
+    at.text_input(key="cfg.model_kwargs").set_value("{bad").run()  # text that is not JSON hides nothing else
+    message = "\n".join(e.value for e in at.error)
+    assert "Model tab · model_kwargs: not valid JSON" in message and "lr: must be in (0, 10]" in message
     assert at.number_input(key="cfg.lr").help  # fields say what they do
 
 
