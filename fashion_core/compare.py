@@ -10,10 +10,9 @@ import pandas as pd
 
 from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES
+from fashion_core.ensemble import is_ensemble
 from fashion_core.models import list_models, model_info
 from fashion_core.runs import Run, effort, loss_label, read_json
-
-RESULT_FIELDS = ("test_accuracy", "params", "epochs", "train_time_s", "device", "latency_ms")
 
 
 def config_dict(run: Run) -> dict:
@@ -34,7 +33,7 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
         d = config_dict(run)
         flat = {k: v for k, v in d.items() if k != "augment"}
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
-        if d.get("model") == "ensemble":  # a vote trained nothing: only its note (members, weights) applies
+        if is_ensemble(run.path):  # a vote trained nothing: only its note (members, weights) applies
             flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
         cols[label] = {k: str(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
@@ -58,9 +57,9 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
                      "params": ev.get("params"),
                      "reported_params": info.reported_params if info and info.reported_params else np.nan,
                      "report": info.report if info and info.report else "",
-                     **{k: ev.get(k) for k in RESULT_FIELDS if k not in ("test_accuracy", "params")},
                      "epochs": np.nan if epochs is None else epochs,
-                     "train_time_s": np.nan if seconds is None else seconds})
+                     "train_time_s": np.nan if seconds is None else seconds,
+                     **{k: ev.get(k) for k in ("device", "latency_ms")}})
     df = pd.DataFrame(rows)
     if len(df):
         gap = df["test_accuracy"] - df["reported_accuracy"].astype(float)

@@ -4,6 +4,7 @@
 """
 from __future__ import annotations
 
+import functools
 import inspect
 import json
 import math
@@ -35,6 +36,21 @@ ONLY_WITH = {
 }
 
 
+PHOTO_FIELDS = ("photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target")
+
+
+def unused_because(name: str, values: dict) -> str | None:
+    """Why field `name` does nothing with the other fields' values (a TrainConfig dict, possibly
+    partial), e.g. "used only when optimizer is sgd"; None when it is used."""
+    if name in ONLY_WITH:
+        other, when = ONLY_WITH[name]
+        return None if values.get(other) in when else f"used only when {other} is {' or '.join(when)}"
+    if name in PHOTO_FIELDS and not values.get("photo_dir"):
+        return "used only with a photo_dir"
+    return None
+
+
+@functools.cache
 def field_help() -> dict[str, str]:
     """Each TrainConfig field's end-of-line comment in its definition: the Train form's help texts."""
     source = inspect.getsource(TrainConfig)
@@ -126,7 +142,7 @@ class TrainConfig:
             raise ConfigError(problems)
         need(self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`")
         need(isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict")
-        if self.model_kwargs and not problems:  # the model's own constructor knows which keywords it takes
+        if self.model_kwargs and not problems:  # a known model and a dict: its own constructor knows the keywords
             from fashion_core.models import create_model  # noqa: PLC0415
 
             try:
@@ -165,10 +181,9 @@ class TrainConfig:
         need(self.train_subset >= 0, "train_subset", "must be >= 0")
         if self.init_from:
             src = Path(self.init_from)
-            need((src / "config.json").exists() and (src / "best.pt").exists(), "init_from",
-                 "must be a finished run directory (config.json and best.pt)")
-        if self.init_from and not (problems and problems[-1].startswith("init_from")):
-            src = Path(self.init_from)
+            finished = (src / "config.json").exists() and (src / "best.pt").exists()
+            need(finished, "init_from", "must be a finished run directory (config.json and best.pt)")
+        if self.init_from and finished:  # what it holds is only worth checking when it is there
             try:
                 start = json.loads((src / "config.json").read_text())
                 other = start.get("model")

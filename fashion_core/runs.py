@@ -202,10 +202,11 @@ def new_run_dir(model: str, base: Path | None = None) -> Path:
 def effort(run: Run) -> tuple[int | None, float | None]:
     """(epochs, training seconds) behind a finished run; an ensemble trained nothing itself: no
     epochs, and the time its members took."""
-    ev, cfg = run.eval or {}, read_json(run.path / "config.json", {}) or {}
-    if cfg.get("model") != "ensemble":
+    from fashion_core.ensemble import is_ensemble, member_runs  # noqa: PLC0415 (ensemble imports this module)
+
+    if not is_ensemble(run.path):
+        ev = run.eval or {}
         return ev.get("epochs"), ev.get("train_time_s")
-    from fashion_core.ensemble import member_runs  # noqa: PLC0415 (ensemble imports this module)
 
     try:
         times = [(m.eval or {}).get("train_time_s") for m in member_runs(run.path)]

@@ -6,8 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import (INITS, LOSSES, ONLY_WITH, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig,
-                                 field_help, recipe)
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, field_help,
+                                 recipe, unused_because)
 from fashion_core.models import list_models, model_info
 from ui import common
 
@@ -65,9 +65,10 @@ def config_form() -> TrainConfig | None:
                 if name in JSON_FIELDS:
                     d = json.dumps(list(d) if isinstance(d, tuple) else d)
                 with cols[i % 3]:
-                    unused, why = unused_field(name, values)
-                    values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name), disabled=unused,
-                                                      help=" ".join(filter(None, (helps.get(name), why))) or None)
+                    why = unused_because(name, values)
+                    hint = " ".join(filter(None, (helps.get(name), why and f"({why.capitalize()}.)")))
+                    values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name), disabled=bool(why),
+                                                      help=hint or None)
             if group == "Model":
                 model_card(values["model"], values.get("model_kwargs", "{}"))
             if group == "Fine-tune":
@@ -104,19 +105,6 @@ def config_form() -> TrainConfig | None:
             f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}" for p in problems))
         return None
     return cfg
-
-
-PHOTO_FIELDS = ("photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target")
-
-
-def unused_field(name: str, values: dict) -> tuple[bool, str]:
-    """(whether the field does nothing with the values chosen so far, and when it would)."""
-    if name in ONLY_WITH:
-        other, when = ONLY_WITH[name]
-        return values.get(other) not in when, f"(Used only when {other} is {' or '.join(when)}.)"
-    if name in PHOTO_FIELDS:
-        return not values.get("photo_dir"), "(Used only with a photo_dir.)"
-    return False, ""
 
 
 def model_card(name: str, kwargs: str) -> None:
