@@ -244,7 +244,7 @@ def run_job(job: Job) -> int:
 
     try:
         config = TrainConfig.from_dict(req["config"])
-        run_dir = new_run_dir(config.model, Path(req["runs_dir"]))
+        run_dir = new_run_dir(config.model, Path(req["runs_dir"]), name=job.id)  # the job's name
         with _lock():  # waits until the tick that spawned us has recorded 'starting'
             job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
         job.log(f"runner pid {os.getpid()}, run {run_dir}")

@@ -185,12 +185,13 @@ def list_runs(*dirs: Path | str) -> list[Run]:
     return sorted(found, key=lambda r: (r.path / "config.json").stat().st_mtime, reverse=True)
 
 
-def new_run_dir(model: str, base: Path | None = None) -> Path:
-    """A fresh, unique folder name such as runs/20261124-101500-flagship."""
+def new_run_dir(model: str, base: Path | None = None, name: str = "") -> Path:
+    """A fresh, unique folder such as runs/20261124-101500-flagship; named `name` instead when given
+    (a job's run takes the job's name), with -1, -2... added if that is taken."""
     base = Path(base or runs_dir())
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name = name or f"{time.strftime('%Y%m%d-%H%M%S')}-{model}"
     for i in range(1000):
-        path = base / (f"{stamp}-{model}" + (f"-{i}" if i else ""))
+        path = base / (name + (f"-{i}" if i else ""))
         try:
             path.mkdir(parents=True)
             return path

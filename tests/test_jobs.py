@@ -45,6 +45,7 @@ def test_job_trains_in_its_own_process_and_records_the_run(queue):
     assert 0 <= st["test_accuracy"] <= 100
     run_dir = st["run_dir"]
     assert run_dir.startswith(str(queue / "runs"))
+    assert os.path.basename(run_dir) == job.id  # the run is found under the job's own name
     assert os.path.exists(os.path.join(run_dir, "eval.json"))
     prog = job.progress
     assert prog["latest"]["phase"] == "done"
@@ -152,3 +153,10 @@ def test_a_fine_tune_named_by_a_relative_path_finds_its_start_in_the_runner(queu
     job = jobs.submit(tiny_run.config.replace(epochs=1, init_from="start"))
     assert job.config.init_from == str(queue / "mine" / "start")
     assert wait_for(job, jobs.FINISHED)["state"] == "done", job.log_tail(40)
+
+
+def test_a_run_named_after_a_job_never_takes_an_existing_folder(tmp_path):
+    from fashion_core.runs import new_run_dir
+
+    first, second = new_run_dir("mlp", tmp_path, name="job-a"), new_run_dir("mlp", tmp_path, name="job-a")
+    assert (first.name, second.name) == ("job-a", "job-a-1") and first.is_dir() and second.is_dir()
