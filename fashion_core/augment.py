@@ -19,33 +19,33 @@ NO_FLIP_CLASSES = (5, 7, 9)
 class AugmentConfig:
     """Probability (`*_p`, 0 = off) and strength of every op; defaults = no augmentation."""
 
-    hflip_p: float = 0.0
+    hflip_p: float = 0.0  # mirror left-right
     class_aware_flip: bool = False  # never flip Sandal/Sneaker/Ankle boot
-    vflip_p: float = 0.0
-    rotate_p: float = 0.0
+    vflip_p: float = 0.0  # turn upside down (report 000 does; garments are rarely seen so)
+    rotate_p: float = 0.0  # rotate by a random angle up to rotate_deg
     rotate_deg: float = 15.0  # max |angle|, degrees (<= 45)
-    zoom_p: float = 0.0
+    zoom_p: float = 0.0  # scale in or out by up to zoom
     zoom: float = 0.1  # max relative scale change (<= 0.2 per report 000)
-    translate_p: float = 0.0
+    translate_p: float = 0.0  # shift by up to translate of the side, each way
     translate: float = 0.1  # max shift, fraction of the image side
-    brightness_p: float = 0.0
+    brightness_p: float = 0.0  # make the whole image lighter or darker
     brightness: float = 0.2  # max relative change of intensity
-    contrast_p: float = 0.0
+    contrast_p: float = 0.0  # stretch or flatten intensities around the mean
     contrast: float = 0.2  # max relative change of contrast around the image mean
-    noise_p: float = 0.0
+    noise_p: float = 0.0  # add gaussian pixel noise
     noise_std: float = 0.05  # gaussian noise std, intensity units in [0, 1]
-    erase_p: float = 0.0
+    erase_p: float = 0.0  # blank out a random rectangle (random erasing, Zhong et al. 2017)
     erase_area: float = 0.25  # max erased fraction of the image (min is 0.02)
-    crop_p: float = 0.0
+    crop_p: float = 0.0  # pad, then crop 28x28 back at a random place: a small shift
     crop_pad: int = 4  # pad by this many pixels then crop 28x28 back
     # photo-like ops: what a segmented real photo looks like next to a studio shot
-    clutter_p: float = 0.0
+    clutter_p: float = 0.0  # add faint blobs, like background left over by segmenting a photo
     clutter: float = 0.35  # max intensity of leftover-background blobs, [0, 1] units
-    blur_p: float = 0.0
+    blur_p: float = 0.0  # gaussian blur, like an out-of-focus or small photo
     blur_sigma: float = 1.0  # max gaussian blur sigma, pixels
-    lighting_p: float = 0.0
+    lighting_p: float = 0.0  # uneven light: a brightness ramp across the image and a gamma change
     lighting: float = 0.5  # max relative brightness ramp across the image, plus gamma in [1/(1+l), 1+l]
-    flatten_p: float = 0.0
+    flatten_p: float = 0.0  # wash out the garment's texture toward its mean: a plain garment
     flatten: float = 0.8  # max blend of the garment's texture toward its mean (a plain garment)
 
     def validate(self) -> None:

@@ -51,9 +51,10 @@ def unused_because(name: str, values: dict) -> str | None:
 
 
 @functools.cache
-def field_help() -> dict[str, str]:
-    """Each TrainConfig field's end-of-line comment in its definition: the Train form's help texts."""
-    source = inspect.getsource(TrainConfig)
+def field_help(config_class: type | None = None) -> dict[str, str]:
+    """Each field's end-of-line comment in the definition of TrainConfig (or AugmentConfig...): the
+    Train form's help texts."""
+    source = inspect.getsource(config_class or TrainConfig)
     return {m[1]: m[2].strip() for m in re.finditer(r"^    (\w+): [^#\n]*#\s*(.+)$", source, re.M)}
 
 
@@ -97,6 +98,7 @@ class TrainConfig:
     focal_gamma: float = 2.0  # focal loss only: how much easy images are down-weighted
     focal_alpha: float = 0.25  # 0 = no alpha balancing
     label_smoothing: float = 0.0  # share of the target spread over the other classes
+    logit_norm: float = 0.0  # 0 = off; else LogitNorm: losses see logits scaled to length 1/this (try 0.04)
     # regularisation extras
     ema_decay: float = 0.0  # 0 = off; else keep an exponential moving average of weights
     tta_flip: bool = False  # test-time: average with the horizontally flipped image
@@ -174,6 +176,7 @@ class TrainConfig:
         need(0 <= self.focal_gamma <= 10, "focal_gamma", "must be in [0, 10]")
         need(0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]")
         need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
+        need(0 <= self.logit_norm <= 1, "logit_norm", "must be in [0, 1] (0 = off)")
         need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
         need(self.val_split in VAL_SPLITS, "val_split", f"must be one of {VAL_SPLITS}")
         need(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")

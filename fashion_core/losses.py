@@ -1,4 +1,5 @@
-"""Loss functions: cross-entropy (with label smoothing), weighted CE (report 003) and focal loss."""
+"""Loss functions: cross-entropy (with label smoothing), weighted CE (report 003) and focal loss, and
+LogitNorm, which any of them can train through."""
 from __future__ import annotations
 
 import torch
@@ -30,3 +31,13 @@ def make_loss(cfg: TrainConfig, device: torch.device | str = "cpu") -> nn.Module
         return FocalLoss(cfg.focal_gamma, cfg.focal_alpha, cfg.label_smoothing)
     weight = torch.tensor(cfg.class_weights, device=device) if cfg.loss == "weighted_ce" else None
     return nn.CrossEntropyLoss(weight=weight, label_smoothing=cfg.label_smoothing)
+
+
+def normalise_logits(logits: torch.Tensor, tau: float) -> torch.Tensor:
+    """LogitNorm (Wei et al. 2022, "Mitigating Neural Network Overconfidence with Logit
+    Normalization"): each row of logits rescaled to length 1/tau before the loss. Cross-entropy can
+    then only be lowered by pointing the logits the right way, not by making them longer, which is
+    how a plain network ends up near-certain on inputs unlike its training data. Training only:
+    predictions use the raw logits, and the run's temperature is fitted on those."""
+    logits = logits.float()
+    return logits / (tau * logits.norm(dim=1, keepdim=True).clamp_min(1e-7))

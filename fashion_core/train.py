@@ -19,7 +19,7 @@ from fashion_core.augment import augment_batch, partial_garments
 from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES, FashionData, load_split, split_indices
 from fashion_core.device import describe_device, resolve_device
-from fashion_core.losses import make_loss
+from fashion_core.losses import make_loss, normalise_logits
 from fashion_core.models import count_params, create_model
 from fashion_core.optim import init_weights, make_optimizer, make_scheduler
 from fashion_core.photo_set import load_photo_set, photo_loss
@@ -205,9 +205,10 @@ def _fit(cfg: TrainConfig, run: Run, device: torch.device, report: Progress,
             x = torch.cat([x, *extra]).contiguous(memory_format=torch.channels_last)
             with _autocast(device):
                 logits = model(x)
-                loss = loss_fn(logits[:len(y)].float(), y)
+                scored = normalise_logits(logits, cfg.logit_norm) if cfg.logit_norm else logits
+                loss = loss_fn(scored[:len(y)].float(), y)
                 if extra:
-                    loss = loss + photo_loss(logits[len(y):], torch.cat(sets), cfg.outlier_weight,
+                    loss = loss + photo_loss(scored[len(y):], torch.cat(sets), cfg.outlier_weight,
                                              cfg.photo_target)
                     logits = logits[:len(y)]
             opt.zero_grad(set_to_none=True)

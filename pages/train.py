@@ -19,7 +19,7 @@ GROUPS = {
     "Optimiser": ["optimizer", "lr", "momentum", "nesterov", "beta1", "beta2", "weight_decay"],
     "Schedule": ["epochs", "batch_size", "max_steps", "early_stop_patience", "schedule", "decay_rate",
                  "decay_steps", "plateau_patience", "plateau_factor", "warmup_frac"],
-    "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "ema_decay", "tta_flip"],
+    "Loss": ["loss", "class_weights", "focal_gamma", "focal_alpha", "label_smoothing", "logit_norm", "ema_decay", "tta_flip"],
     "Data split": ["val_split", "val_fraction", "val_count", "train_subset", "seed"],
     "Fine-tune": ["init_from", "photo_dir", "photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target",
                   "partial_outliers"],

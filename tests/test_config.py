@@ -10,7 +10,8 @@ from fashion_core.config import RECIPES, ConfigError, TrainConfig, field_help, p
 
 @pytest.mark.parametrize("field,value", [
     ("model", "resnet9000"), ("epochs", 0), ("batch_size", -1), ("optimizer", "lion"), ("lr", 0.0),
-    ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("focal_gamma", -1.0),
+    ("schedule", "sawtooth"), ("loss", "hinge"), ("label_smoothing", 1.5), ("logit_norm", 2.0), ("logit_norm", -0.1),
+    ("focal_gamma", -1.0),
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
     ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
     ("partial_outliers", 2.5), ("photo_views", 0), ("photo_views", 2.0), ("photo_target", "all"), ("photo_shares", "held-out"),
@@ -75,3 +76,7 @@ def test_every_form_field_has_a_help_text():
     helps = field_help()
     missing = [f.name for f in fields(TrainConfig) if f.name != "augment" and not helps.get(f.name)]
     assert not missing, f"fields with no comment to show as help on the Train form: {missing}"
+    from fashion_core.augment import AugmentConfig
+
+    missing = [f.name for f in fields(AugmentConfig) if not field_help(AugmentConfig).get(f.name)]
+    assert not missing, f"augmentation fields with no help on the Train form: {missing}"

@@ -216,3 +216,17 @@ def test_an_epoch_replayed_after_a_kill_is_listed_once(tmp_path, fake_root, tiny
 def test_a_run_without_a_validation_split_reports_no_validation_accuracy(tmp_path, fake_root, tiny_config):
     run = train(tiny_config.replace(epochs=1, val_split="none"), tmp_path / "r", data_root=fake_root)
     assert run.eval["best_val_acc"] is None  # shown as "–", not as 0.00%
+
+
+def test_logit_norm_trains_a_model_whose_loss_ignores_the_length_of_its_logits(tmp_path, fake_root, tiny_config):
+    from dataclasses import replace
+
+    from fashion_core.losses import normalise_logits
+
+    logits, target = torch.tensor([[4.0, 1.0, -2.0], [0.5, 0.0, 3.0]]), torch.tensor([0, 2])
+    ce = torch.nn.functional.cross_entropy
+    # LogitNorm's point: ten times longer logits are no more "certain" to the loss
+    assert torch.allclose(ce(normalise_logits(logits, 0.04), target), ce(normalise_logits(10 * logits, 0.04), target))
+    assert normalise_logits(logits, 0.04).norm(dim=1).sub(25).abs().max() < 1e-4
+    run = train(replace(tiny_config, logit_norm=0.04), tmp_path / "logitnorm", data_root=fake_root)
+    assert run.config.logit_norm == 0.04 and run.eval["test_accuracy"] >= 60  # it still learns the classes

@@ -9,6 +9,7 @@ import torch
 import torch.nn as nn
 
 from fashion_core import data as fdata
+from fashion_core.config import field_help
 from fashion_core.runs import Run, list_runs, load_model
 
 ROUTER = Path(__file__).resolve().parent.parent / "streamlit_app.py"
@@ -159,7 +160,7 @@ def augment_inputs(prefix: str, columns: int = 2):
     """Widgets for every augmentation op (on/off, probability, strengths) -> AugmentConfig."""
     from fashion_core.augment import AugmentConfig
 
-    values = {}
+    values, helps = {}, field_help(AugmentConfig)
     default = AugmentConfig()
     cols = st.columns(columns)
     for i, group in enumerate(augment_groups()):
@@ -169,7 +170,8 @@ def augment_inputs(prefix: str, columns: int = 2):
             if head.name.endswith("_p"):
                 st.session_state.setdefault(f"{prefix}.{head.name}.on", False)
                 st.session_state.setdefault(f"{prefix}.{head.name}", 0.5)
-                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on", persist_state="session")
+                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on", help=helps.get(head.name),
+                               persist_state="session")
                 p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head.name}", disabled=not on,
                               persist_state="session")
                 values[head.name] = p if on else 0.0
@@ -177,7 +179,7 @@ def augment_inputs(prefix: str, columns: int = 2):
                 rest = group
             for f in rest:
                 values[f.name] = field_input(f.name, getattr(default, f.name), f"{prefix}.{f.name}",
-                                             disabled=not on)
+                                             disabled=not on, help=helps.get(f.name))
     return AugmentConfig(**values)
 
 
