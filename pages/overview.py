@@ -27,11 +27,26 @@ if not rows:
             "Train one on the Train page.")
 else:
     table = pd.DataFrame(rows)
-    table["source"] = [("shipped" if s else "user") + ("" if w else ", evaluation only (no weights)")
+    table.insert(0, "rank", range(1, len(table) + 1))
+    # written out here: Streamlit prints "None" for an ensemble's missing epochs
+    table["epochs"] = ["—" if pd.isna(e) else f"{e:.0f}" for e in table["epochs"]]
+    yours = ~table["shipped"]
+    table["source"] = [("shipped" if s else "yours") + ("" if w else ", evaluation only (no weights)")
                        for s, w in zip(table.pop("shipped"), table.pop("weights"))]
+    if yours.any():
+        best = table[yours].iloc[0]
+        st.success(f"Your best run, **{best['run']}**, ranks {best['rank']} of {len(table)} "
+                   f"with {best['test_accuracy']:.2f}% test accuracy. Your runs are highlighted.",
+                   icon=":material/person:")
+        show = st.segmented_control("Show", ["all runs", "yours", "shipped"], default="all runs", key="ov.show",
+                                    persist_state="session")
+        table = table[yours] if show == "yours" else table[~yours] if show == "shipped" else table
+    columns = ["rank", "run", "model", "loss", "test_accuracy", "params", "epochs", "train_time_s", "device", "source"]
+    shown = table[columns].style.apply(  # the user's own runs stand out from the shipped ones
+        lambda row: ["background-color: rgba(255, 200, 0, 0.18)" if row["source"].startswith("yours") else ""]
+        * len(row), axis=1)
     st.dataframe(
-        table[["run", "model", "loss", "test_accuracy", "params", "epochs", "train_time_s", "device", "source"]],
-        hide_index=True, width="stretch",
+        shown, hide_index=True, width="stretch",
         column_config={
             "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.2f%%",
                                                              min_value=0, max_value=100),

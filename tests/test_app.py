@@ -163,9 +163,17 @@ def test_pages_open_with_data_and_runs(ready, page):
     assert "Device:" in sidebar and "Data:** Fashion-MNIST ready" in sidebar and "Jobs:" in sidebar
 
 
-def test_overview_leaderboard_lists_the_run(ready):
+def test_overview_leaderboard_lists_the_run_and_points_out_the_users_own(ready, tmp_path, monkeypatch):
+    ck = tmp_path / "checkpoints"
+    shutil.copytree(ready.path, ck / "shipped_one")  # a shipped run next to the user's own
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", ck)
     at = start()
-    assert ready.name in at.dataframe[0].value["run"].tolist()
+    table = at.dataframe[0].value
+    assert set(table["run"]) == {ready.name, "shipped_one"} and list(table["rank"]) == [1, 2]
+    assert table.set_index("run").loc[ready.name, "source"] == "yours"
+    assert f"Your best run, **{ready.name}**, ranks" in at.success[0].value
+    at.segmented_control(key="ov.show").set_value("yours").run()
+    assert at.dataframe[0].value["run"].tolist() == [ready.name]
 
 
 def test_dataset_page_controls(ready):
