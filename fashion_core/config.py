@@ -308,6 +308,22 @@ RECIPES: dict[str, dict[str, Any]] = {
 }
 
 
+# What each recipe is, in a line: the Train form shows it under the recipe picker.
+RECIPE_NOTES: dict[str, str] = {
+    "report000": "Report 000: RMSprop at 1e-3, batch 128, strong Keras-style augmentation (rotation up to 45°, "
+                 "both flips, 20% zoom), 20% random validation split.",
+    "report001": "Report 001: Nadam at 1e-3 (beta2 0.99), learning rate cut when validation stalls, light "
+                 "augmentation (flip, rotation, zoom, shift, brightness, contrast, cutout).",
+    "report002": "Report 002: Adam at 1e-3, batch 128, up to 100 epochs with early stopping after 10 without "
+                 "improvement, 20% random validation split, no augmentation.",
+    "report003": "Report 003: Adam at 5e-4 decayed x0.9 every 10,000 steps, batch 64, 4,000 stratified validation "
+                 "images, each augmentation (noise, brightness, class-aware flip, erasing, pad-4 crop) at p 0.3.",
+    "report004": "Report 004: Adam at 1e-3, batch 32, He initialisation, horizontal flip and pad-2 crop.",
+    "flagship": "Ours, for the flagship models: SGD with Nesterov momentum, one-cycle schedule peaking at "
+                "lr 0.05, weight decay 5e-4, label smoothing 0.1, flip + pad-2 crop + light erasing.",
+}
+
+
 def recipe(name: str, **overrides) -> TrainConfig:
     if name not in RECIPES:
         raise ValueError(f"recipe: unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")

@@ -6,8 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, field_help,
-                                 recipe, unused_because)
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPE_NOTES, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig,
+                                 field_help, recipe, unused_because)
 from fashion_core.models import list_models, model_info
 from ui import common
 
@@ -31,16 +31,25 @@ CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": S
 JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
 
 
-def load_recipe() -> None:
-    name = st.session_state["train.recipe"]
-    cfg = recipe(name) if name in RECIPES else TrainConfig()
+def fill_form(cfg: TrainConfig, with_model: bool) -> None:
+    """Write a config into the form's widgets (before they are drawn)."""
     for f in fields(TrainConfig):
         v = getattr(cfg, f.name)
-        if f.name != "augment" and f.name != "model":
+        if f.name != "augment" and (f.name != "model" or with_model):
             st.session_state[f"cfg.{f.name}"] = json.dumps(list(v) if isinstance(v, tuple) else v) \
                 if f.name in JSON_FIELDS else v
     common.load_augment_preset(cfg.augment, "cfg_aug")
+
+
+def load_recipe() -> None:
+    name = st.session_state["train.recipe"]
+    fill_form(recipe(name) if name in RECIPES else TrainConfig(), with_model=False)
     st.toast(f"Recipe {name} loaded: its values replaced the form's (the model stays as chosen).")
+
+
+def load_job(job: jobs.Job) -> None:
+    fill_form(job.config, with_model=True)
+    st.toast(f"The form now holds job {job.id}'s settings: change what you like and start again.")
 
 
 @st.cache_data
@@ -161,6 +170,9 @@ def job_list() -> None:
             if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
                 jobs.cancel(job)
                 st.rerun(scope="fragment")
+            if st.button("Load its settings into the form", key=f"load-{job.id}", on_click=load_job, args=(job,),
+                         help="Fill the form above with this job's settings, model and augmentation included."):
+                st.rerun()  # the form lies outside this fragment
             # the list redraws every 2 s: finished jobs draw their curves and log only when asked
             if s in jobs.ACTIVE or s == "failed" or st.toggle("Curves and log", key=f"show-{job.id}"):
                 curves(job)
@@ -171,8 +183,11 @@ st.title("Train")
 if not common.data_ready():
     common.data_panel()
 else:
-    st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
-                 on_change=load_recipe)
+    chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
+                          on_change=load_recipe)
+    d = TrainConfig()
+    st.caption(RECIPE_NOTES.get(chosen, f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} schedule, "
+                                        f"{d.epochs} epochs, batch {d.batch_size}, no augmentation."))
     cfg = config_form()
     if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
         job = jobs.submit(cfg)

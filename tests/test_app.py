@@ -206,6 +206,12 @@ def test_train_form_submits_a_job_that_finishes(ready):
     assert "test accuracy" not in "\n".join(c.value for c in at.code)  # a finished job's log waits to be asked for
     at.toggle(key=f"show-{job.id}").set_value(True).run()
     assert "test accuracy" in "\n".join(c.value for c in at.code) and not at.exception
+    # after a reload the form is back to its defaults; the job's settings come back with one click
+    fresh = start("pages/train.py")
+    assert fresh.selectbox(key="cfg.model").value != "mlp_baseline"
+    fresh.button(key=f"load-{job.id}").click().run()
+    assert fresh.selectbox(key="cfg.model").value == "mlp_baseline" and fresh.number_input(key="cfg.epochs").value == 1
+    assert not fresh.exception
 
 
 def test_train_form_rejects_bad_values_by_field(ready):
@@ -238,6 +244,7 @@ def test_train_form_greys_out_what_the_chosen_settings_do_not_use(ready):
 def test_recipe_fills_the_form(ready):
     at = start("pages/train.py")
     at.selectbox(key="train.recipe").set_value("report003").run()
+    assert "Report 003: Adam at 5e-4" in text_of(at)  # says what the recipe is
     assert at.selectbox(key="cfg.optimizer").value == "adam"
     assert at.selectbox(key="cfg.val_split").value == "stratified"
     assert at.toggle(key="cfg_aug.erase_p.on").value is True

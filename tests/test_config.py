@@ -5,7 +5,7 @@ from dataclasses import fields
 
 import pytest
 
-from fashion_core.config import RECIPES, ConfigError, TrainConfig, field_help, parse_setting, recipe
+from fashion_core.config import RECIPE_NOTES, RECIPES, ConfigError, TrainConfig, field_help, parse_setting, recipe
 
 
 @pytest.mark.parametrize("field,value", [
@@ -80,3 +80,9 @@ def test_every_form_field_has_a_help_text():
 
     missing = [f.name for f in fields(AugmentConfig) if not field_help(AugmentConfig).get(f.name)]
     assert not missing, f"augmentation fields with no help on the Train form: {missing}"
+
+
+def test_every_recipe_says_what_it_is_on_the_train_form():
+    assert set(RECIPE_NOTES) == set(RECIPES)
+    for name, cfg in ((n, recipe(n)) for n in RECIPES):  # the line names the recipe's optimiser
+        assert {"adam": "Adam", "rmsprop": "RMSprop", "nadam": "Nadam", "sgd": "SGD"}[cfg.optimizer] in RECIPE_NOTES[name]
