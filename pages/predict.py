@@ -1,5 +1,6 @@
 """Predict & Explain: a photo, the camera or a test image -> preprocessing strip, top-k
 probabilities for several models, and Captum attributions (one image or a whole class)."""
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -85,7 +86,9 @@ def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
     top = np.argsort(probs)[::-1][:k][::-1]
     fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
                            text=[percent(probs[i]) for i in top], textposition="auto"))
-    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_range=[0, 100],
+    lines = textwrap.wrap(title, 40) or [""]  # plotly cuts a long title off at the chart's edge instead
+    fig.update_layout(title="<br>".join(lines), height=height + 18 * (len(lines) - 1),
+                      margin=dict(l=10, r=10, t=22 + 18 * len(lines), b=10), xaxis_range=[0, 100],
                       xaxis_title="probability %", title_font_size=13)
     return fig
 
