@@ -3,7 +3,6 @@ augmentation playground."""
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
-import streamlit.components.v1 as components
 
 from fashion_core import dataset_stats as ds
 from fashion_core.augment import PRESETS, preview_grid
@@ -94,7 +93,7 @@ with embedding:
         idx, xy = _embedding(*args)
         d = train if args[0] == "train" else test
         st.caption(f"{args[1]} of {len(idx)} {args[0]} images. Hover a point to see its image.")
-        components.html(embedding_html(xy, d.labels[idx].numpy(), d.images[idx].numpy(), idx), height=640)
+        st.iframe(embedding_html(xy, d.labels[idx].numpy(), d.images[idx].numpy(), idx), height=640)  # our own HTML
 
 with augment:
     if "ds.aug_preset" not in st.session_state:  # open on a preset that does something visible
