@@ -68,12 +68,13 @@ def fold_run(run: Run, photo_dir: Path, learn: str, cv_dir: Path, changes: dict 
         shutil.rmtree(fold.path, ignore_errors=True)  # a member's fold was trained again since
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
     recipe = variant_recipe(run, photo_dir, changes, learn)
-    if fold.eval and fold.config.replace(note=recipe.note) == recipe:
+    same = (fold.path / "config.json").exists() and fold.config.replace(note=recipe.note) == recipe
+    if same and fold.eval:
         return fold
-    if fold.path.exists():  # a fold of an earlier recipe under this name: not evidence for this one
+    if fold.path.exists() and not same:  # a fold of an earlier recipe under this name: not evidence for this one
         print(f"{fold.path} was trained with another recipe; training it again", flush=True)
         shutil.rmtree(fold.path)
-    print(f"training {fold.path} on the {learn} share ...", flush=True)
+    print(f"{'resuming' if same else 'training'} {fold.path} on the {learn} share ...", flush=True)
     train(recipe, fold.path)
     calibrate(fold)
     return fold

@@ -151,6 +151,12 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     stale.write_text(json.dumps({**json.loads(stale.read_text()), "lr": 0.5}))
     assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
     assert json.loads(stale.read_text())["lr"] == cfg.lr
+    # a fold that was stopped before its evaluation (same recipe, no eval.json) is resumed, not thrown away
+    unfinished = tmp_path / "cv" / "both_on_calib"
+    (unfinished / "eval.json").unlink()
+    (unfinished / "kept.txt").write_text("")
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
+    assert (unfinished / "kept.txt").exists() and (unfinished / "eval.json").exists()
     before = (tiny_run.path / "calibration.json").read_bytes()
     assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
     assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
