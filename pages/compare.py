@@ -22,9 +22,10 @@ if not runs:
     common.no_runs_message()
     st.stop()
 by_name = common.by_key(runs)
-picked = st.multiselect("Runs", list(by_name), default=list(by_name)[:3], key="cmp.runs", bind="query-params",
-                        persist_state="session",
+common.from_url("cmp.runs", list(by_name), list(by_name)[:3])
+picked = st.multiselect("Runs", list(by_name), key="cmp.runs", persist_state="session",
                         format_func=lambda n: common.run_label(by_name[n]))
+common.to_url("cmp.runs")
 chosen = [by_name[n] for n in picked]
 if not chosen:
     st.info("Pick at least one run.")

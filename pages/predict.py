@@ -34,13 +34,14 @@ if not runs:
 by_name = common.by_key(runs)
 c1, c2 = st.columns([2, 1])
 names = list(by_name)  # best test accuracy first; the default is the one best for photos
-run = by_name[c1.selectbox("Model", names, index=names.index(common.key_of(by_name, best_for_photos(runs))), key="pr.run",
-                           bind="query-params", persist_state="session",
+common.from_url("pr.run", names, common.key_of(by_name, best_for_photos(runs)))
+run = by_name[c1.selectbox("Model", names, key="pr.run", persist_state="session",
                            format_func=lambda n: common.run_label(by_name[n]),
                            help="Runs fine-tuned on real photos (photo_dir in their config), and votes of such runs, "
                                 "classify uploads best; the others are best on Fashion-MNIST's own images. The "
                                 "default is the photo-tuned run whose unsure threshold did best on labelled photos "
                                 "it never learned from.")]
+common.to_url("pr.run")
 mode = c2.radio("Mode", ["Explain one image", "Explain a class"], key="pr.mode", bind="query-params", horizontal=True,
                 persist_state="session")
 try:

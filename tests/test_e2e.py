@@ -166,3 +166,15 @@ def test_choices_survive_a_visit_to_other_pages_and_a_reload(app):
     page.get_by_text("Test image index").wait_for(timeout=60_000)
     assert "Test image" in chosen() and page.get_by_label("Test image index", exact=False).input_value() == "7"
     no_exception(page)
+    # a link written by hand names runs plainly, and the page keeps them there (not their changing labels)
+    page.goto(f"{url}/compare?cmp.runs=flagship&cmp.runs=r002_mlp_baseline&cmp.runs=no_such_run")
+    page.wait_for_selector("h1", timeout=60_000)
+    wait_idle(page)
+    picked = page.locator("[data-testid='stMultiSelect']").first.inner_text()
+    assert "flagship · flagship" in picked and "r002_mlp_baseline" in picked and "ensemble" not in picked
+    assert page.url.endswith("?cmp.runs=flagship&cmp.runs=r002_mlp_baseline")
+    page.goto(f"{url}/predict?pr.run=r002_mlp_baseline")
+    page.wait_for_selector("h1", timeout=60_000)
+    wait_idle(page)
+    assert page.get_by_role("combobox", name="Model", exact=True).input_value().startswith("r002_mlp_baseline · ")
+    no_exception(page)

@@ -93,6 +93,30 @@ def key_of(runs: dict[str, Run], run: Run) -> str:
     return next(k for k, r in runs.items() if r.path == run.path)
 
 
+def from_url(key: str, options: list[str], default: str | list[str]) -> None:
+    """Give a run picker its first value from the URL (`?key=NAME`, repeated for several) or `default`.
+
+    Streamlit's own bind="query-params" writes a widget's *labels* into the URL ("flagship · 94.35%
+    · shipped"), so a link breaks when a run is re-evaluated and cannot be written by hand; run
+    pickers keep plain run names there instead (to_url). Unknown names are dropped."""
+    kept = st.session_state.get(key)
+    if isinstance(kept, list):  # this session's choice (maybe none), less any run that is gone
+        st.session_state[key] = [v for v in kept if v in options]
+        return
+    if kept in options:
+        return
+    wanted = [v for v in st.query_params.get_all(key) if v in options]
+    if isinstance(default, list):
+        st.session_state[key] = wanted or default
+    else:
+        st.session_state[key] = wanted[0] if wanted else default
+
+
+def to_url(key: str) -> None:
+    """Write a run picker's names into the URL, so a reload or a shared link shows the same runs."""
+    st.query_params[key] = st.session_state[key]
+
+
 def run_label(run: Run) -> str:
     ev = run.eval or {}
     acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
