@@ -97,8 +97,7 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
            runs: str | os.PathLike | None = None) -> Job:
     """Validate config, queue it as a job and start it when a slot is free. Relative paths in it are
     taken from this process's folder (the runner works in the repository root)."""
-    config = config.replace(**{k: str(Path(v).resolve()) for k in ("init_from", "photo_dir")
-                               if (v := getattr(config, k))})
+    config = _resolved(config)
     config.validate()
     path = new_run_dir(config.model, jobs_dir())  # the same unique timestamped naming as runs
     job = Job(path)
@@ -111,6 +110,17 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
     job.log(f"queued: model {config.model}, {config.epochs} epoch(s)")
     tick()
     return job
+
+
+def _resolved(config: TrainConfig) -> TrainConfig:
+    """Relative paths in a config taken from this process's folder, as the runner will need them."""
+    return config.replace(**{k: str(Path(v).resolve()) for k in ("init_from", "photo_dir") if (v := getattr(config, k))})
+
+
+def unfinished_twin(config: TrainConfig) -> Job | None:
+    """A queued or running job with exactly these settings (a double click on "Start training"), or None."""
+    config = _resolved(config)
+    return next((j for j in list_jobs() if j.state.get("state") in ACTIVE and j.config == config), None)
 
 
 def list_jobs() -> list[Job]:

@@ -44,12 +44,14 @@ def fill_form(cfg: TrainConfig, with_model: bool) -> None:
 def load_recipe() -> None:
     name = st.session_state["train.recipe"]
     fill_form(recipe(name) if name in RECIPES else TrainConfig(), with_model=False)
+    st.session_state.pop("train.from_job", None)
     st.toast(f"Recipe {name} loaded: its values replaced the form's (the model stays as chosen).")
 
 
 def load_job(job: jobs.Job) -> None:
     fill_form(job.config, with_model=True)
-    st.toast(f"The form now holds job {job.id}'s settings: change what you like and start again.")
+    st.session_state["train.from_job"] = job.id
+    st.session_state["train.toast"] = f"The form now holds job {job.id}'s settings: change what you like and start again."
 
 
 @st.cache_data
@@ -156,7 +158,9 @@ def job_list() -> None:
     for job in all_jobs:
         state, p = job.state, job.progress.get("latest", {})
         s = state.get("state", "unknown")
-        with st.expander(f"{job.id} · **{s}**" + (f" · {state['test_accuracy']:.2f}%" if "test_accuracy" in state else ""),
+        note = job.config.note
+        with st.expander(f"{job.id} · **{s}**" + (f" · {state['test_accuracy']:.2f}%" if "test_accuracy" in state else "")
+                         + (f" · {note[:60]}{'…' * (len(note) > 60)}" if note else ""),
                          expanded=s in jobs.ACTIVE or s == "failed"):
             if s == "failed":
                 st.error(state.get("error", "failed"))
@@ -186,12 +190,21 @@ else:
     chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
                           on_change=load_recipe)
     d = TrainConfig()
-    st.caption(RECIPE_NOTES.get(chosen, f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} schedule, "
-                                        f"{d.epochs} epochs, batch {d.batch_size}, no augmentation."))
+    if st.session_state.get("train.from_job"):
+        st.caption(f"The form holds the settings of job {st.session_state['train.from_job']} (loaded from the Jobs list).")
+    else:
+        st.caption(RECIPE_NOTES.get(chosen, f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} "
+                                            f"schedule, {d.epochs} epochs, batch {d.batch_size}, no augmentation."))
+    if toast := st.session_state.pop("train.toast", None):  # set in a Jobs-list callback, which reruns the app
+        st.toast(toast)
     cfg = config_form()
     if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
-        job = jobs.submit(cfg)
-        st.success(f"Queued job {job.id}.")
+        if twin := jobs.unfinished_twin(cfg):
+            st.warning(f"Job {twin.id} with exactly these settings is already {twin.state['state']}, so this one was "
+                       "not queued. Change a setting (the seed, say) to train another like it.")
+        else:
+            job = jobs.submit(cfg)
+            st.success(f"Queued job {job.id}.")
 
 st.subheader("Jobs")
 st.columns(4)[0].number_input(

@@ -211,7 +211,21 @@ def test_train_form_submits_a_job_that_finishes(ready):
     assert fresh.selectbox(key="cfg.model").value != "mlp_baseline"
     fresh.button(key=f"load-{job.id}").click().run()
     assert fresh.selectbox(key="cfg.model").value == "mlp_baseline" and fresh.number_input(key="cfg.epochs").value == 1
+    assert f"The form holds the settings of job {job.id}" in text_of(fresh)  # not the recipe's line any more
+    assert any(job.id in t.value for t in fresh.toast)
     assert not fresh.exception
+
+
+def test_a_second_click_on_start_training_queues_nothing_more(ready, monkeypatch):
+    monkeypatch.setattr(jobs, "tick", lambda: None)  # the first job waits in the queue
+    at = start("pages/train.py")
+    at.selectbox(key="cfg.model").set_value("mlp_baseline")
+    at.text_input(key="cfg.note").set_value("first try").run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    next(b for b in at.button if b.label == "Start training").click().run()
+    assert len(jobs.list_jobs()) == 1 and not at.exception
+    assert any("already queued" in w.value and "not queued" in w.value for w in at.warning)
+    assert any("first try" in e.label for e in at.expander)  # the job's note is on its entry
 
 
 def test_train_form_rejects_bad_values_by_field(ready):

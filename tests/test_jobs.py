@@ -160,3 +160,12 @@ def test_a_run_named_after_a_job_never_takes_an_existing_folder(tmp_path):
 
     first, second = new_run_dir("mlp", tmp_path, name="job-a"), new_run_dir("mlp", tmp_path, name="job-a")
     assert (first.name, second.name) == ("job-a", "job-a-1") and first.is_dir() and second.is_dir()
+
+
+def test_a_second_click_on_start_finds_the_job_already_queued(queue, monkeypatch):
+    monkeypatch.setattr(jobs, "tick", lambda: None)  # it waits in the queue
+    job = jobs.submit(TINY)
+    assert jobs.unfinished_twin(TINY).id == job.id
+    assert jobs.unfinished_twin(TINY.replace(seed=TINY.seed + 1)) is None  # another seed is another run
+    jobs.cancel(job)
+    assert job.state["state"] == "cancelled" and jobs.unfinished_twin(TINY) is None
