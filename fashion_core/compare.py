@@ -96,18 +96,23 @@ def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
     return grid
 
 
+def export(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
+    """The Compare page's CSV: one row per run, its results then every config field (each once)."""
+    results_ = results(runs, labels).set_index("run")
+    table = pd.concat([results_, hyperparameters(runs, False, labels).T.drop(columns=results_.columns,
+                                                                              errors="ignore")], axis=1)
+    return table.rename_axis("run")
+
+
 def per_class(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
-    """Long table: run (labels, default the run names), class, metric (accuracy, precision, recall, f1),
-    value in %."""
+    """Long table: run (labels, default the run names), class, metric (recall, precision, f1), value in %.
+    A class's accuracy is its recall (the share of its test images called that class), so it is not
+    listed twice."""
     rows = []
     for run, label in zip(runs, labels or [r.name for r in runs]):
-        ev = run.eval
-        cm = np.asarray(ev["confusion_matrix"], dtype=float)
-        acc = np.diag(cm) / cm.sum(1).clip(min=1) * 100  # per-class accuracy = recall
-        for k, pc in enumerate(ev["per_class"]):
-            for metric in ("precision", "recall", "f1"):
+        for k, pc in enumerate(run.eval["per_class"]):
+            for metric in ("recall", "precision", "f1"):
                 rows.append({"run": label, "class": CLASSES[k], "metric": metric, "value": pc[metric]})
-            rows.append({"run": label, "class": CLASSES[k], "metric": "accuracy", "value": round(acc[k], 2)})
     return pd.DataFrame(rows)
 
 

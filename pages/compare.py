@@ -47,7 +47,9 @@ if rows:
         fig.update_layout(height=400, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
                           margin=dict(t=40, b=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
         col.plotly_chart(fig, width="stretch")
-    st.caption("Solid lines: training set (running average over the epoch); dashed: validation set.")
+    st.caption("Solid lines: training set (running average over the epoch); dashed: validation set. Training "
+               "loss can sit well above validation loss: it is measured on augmented images, with label smoothing "
+               "where the recipe uses it (the flagships do), while the weights are still changing.")
 else:
     st.caption("These runs have no per-epoch metrics.")
 
@@ -66,10 +68,11 @@ st.dataframe(shown, hide_index=True, width="stretch",
                             "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)"})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")
 hp = compare.hyperparameters(chosen, diff_only, picked)
-st.dataframe(hp, width="stretch", height=min(600, 35 * (len(hp) + 1) + 3))
-table = pd.concat([results.set_index("run"), hp.T.drop(columns=results.columns, errors="ignore")], axis=1)
-table.index.name = "run"
-st.download_button("Download the table (CSV)", table.to_csv().encode(), "runs.csv", "text/csv")
+st.dataframe(hp.rename_axis("setting").reset_index(), hide_index=True, width="stretch",
+             height=min(600, 35 * (len(hp) + 1) + 3),
+             column_config={"setting": st.column_config.TextColumn(width="medium", pinned=True)})
+st.download_button("Download results and every hyperparameter (CSV)",  # whatever the toggle hides
+                   compare.export(chosen, picked).to_csv().encode(), "runs.csv", "text/csv")
 
 st.subheader("Confusion matrices")
 st.caption("Click a cell to see the test images of that true class the run predicted as that class.")
@@ -109,15 +112,20 @@ for tab, key, run in zip(st.tabs(picked), picked, chosen):
                 else:
                     conf = run.eval.get("confidence") or [None] * len(test)
                     st.image([test.images[i].numpy() for i in idx], width=84,
-                             caption=[f"#{i}" + (f" ({conf[i]:.0%})" if conf[i] else "") for i in idx])
+                             caption=[f"#{i}" + (f" · {conf[i]:.0%} sure" if conf[i] else "") for i in idx])
                     if not len(idx):
                         st.caption("No test images in this cell.")
-                    elif len(idx) == CELL_IMAGES:
+                    else:
+                        st.caption("Under each image: its test-set index and, where the run saved it, its top "
+                                   "probability (before calibration) for the predicted class.")
+                    if len(idx) == CELL_IMAGES:
                         st.caption(f"The first {CELL_IMAGES} of them, by test-set index.")
 
 st.subheader("Per-class metrics")
-metric = st.radio("Metric", ["accuracy", "precision", "recall", "f1"], horizontal=True, key="cmp.metric",
-                  persist_state="session")
+metric = st.radio("Metric", ["recall", "precision", "f1"], horizontal=True, key="cmp.metric", persist_state="session",
+                  format_func={"recall": "recall (the class's accuracy)", "precision": "precision", "f1": "F1"}.get,
+                  help="Recall: the share of the class's test images the run called that class. Precision: the "
+                       "share of the run's answers of that class that were right. F1: their harmonic mean.")
 pc = compare.per_class(chosen, picked)
 fig = px.bar(pc[pc.metric == metric], x="class", y="value", color="run", barmode="group", height=380)
 fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), yaxis_range=[max(0, pc.value.min() - 5), 100])

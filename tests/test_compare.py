@@ -57,13 +57,14 @@ def test_per_class_bars_keep_two_runs_of_the_same_name_apart(tmp_path):
         (tmp_path / folder).mkdir()
         run = make_run(tmp_path / folder, "flagship", acc)
         cm = (np.eye(10) * acc + (100 - acc) / 9 * (1 - np.eye(10))).tolist()
-        per = [{"precision": acc, "recall": acc, "f1": acc}] * 10
+        per = [{"precision": acc + 1, "recall": acc, "f1": acc + 0.5}] * 10
         (run.path / "eval.json").write_text(json.dumps({"test_accuracy": acc, "confusion_matrix": cm,
                                                         "per_class": per}))
         runs.append(run)
     table = compare.per_class(runs, ["flagship (mine)", "flagship"])
-    acc = table[table.metric == "accuracy"].groupby("run").value.mean()
+    acc = table[table.metric == "recall"].groupby("run").value.mean()
     assert acc.to_dict() == {"flagship": 90.0, "flagship (mine)": 80.0}  # two bars per class, not one merged
+    assert set(table.metric) == {"recall", "precision", "f1"}  # a class's accuracy is its recall: offered once
 
 
 def test_arch_loss_grid_spans_runs_trained_for_different_epochs(tmp_path):
@@ -91,3 +92,13 @@ def test_an_ensemble_shows_its_members_training_time_and_no_config_of_its_own(tm
     hp = compare.hyperparameters([Run(vote.path), *members], differences_only=True)
     assert list(hp.index) == ["model", "note"]  # a field the vote does not have is no difference
     assert hp.loc["note", "vote"] == "soft vote of m1, m2"
+
+
+def test_the_csv_holds_every_setting_once_whatever_the_page_shows(tmp_path):
+    runs = [make_run(tmp_path, "a", 84.0, model="mlp_baseline"), make_run(tmp_path, "b", 85.0, model="mlp_baseline",
+                                                                          lr=0.01)]
+    table = compare.export(runs)
+    assert list(table.index) == ["a", "b"] and table.index.name == "run"
+    assert not table.columns.duplicated().any()
+    assert {"test_accuracy", "lr", "momentum", "augment.hflip_p"} <= set(table.columns)  # not only the differences
+    assert table.loc["b", "lr"] == "0.01"
