@@ -248,11 +248,13 @@ def percent(p: float) -> str:
 
 
 def describe(answer: dict) -> str:
-    """One line for a decide() answer: 'Coat (93.1%)' or 'Unsure — torn between Coat and Shirt (41.0%)'."""
+    """One line for a decide() answer: 'Coat (93.1%)' or 'Unsure — torn between Coat and Shirt, or none of
+    the ten classes (41.0%)': a garment with no Fashion-MNIST class (a hat) gets this answer too."""
     if not answer["unsure"]:
         return f"{answer['label']} ({percent(answer['confidence'])})"
     *first, last = answer["torn_between"]
-    return f"Unsure — torn between {', '.join(first)} and {last} ({percent(answer['confidence'])})"
+    return (f"Unsure — torn between {', '.join(first)} and {last}, or none of the ten classes "
+            f"({percent(answer['confidence'])})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,4 +18,5 @@ def describe_device(device: torch.device | None = None) -> str:
     device = device or resolve_device()
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'s' * (n != 1)})"

@@ -47,18 +47,20 @@ def load_image(src: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
     if not data:
         raise ImageError("the file is empty (0 bytes)")
     if len(data) > MAX_BYTES:
-        raise ImageError(f"file is larger than {MAX_BYTES // 2**20} MB")
+        raise ImageError(f"file is larger than {MAX_BYTES // 2**20} MB: save it smaller (a JPEG of a few MB is "
+                         "plenty; the model sees 28x28 pixels)")
     try:
         img = Image.open(io.BytesIO(data), formats=FORMATS)
         if img.width * img.height > MAX_PIXELS:
             raise ImageError(f"image is too large ({img.width}x{img.height} pixels; the limit is "
-                             f"{MAX_PIXELS // 1_000_000} megapixels)")
+                             f"{MAX_PIXELS // 1_000_000} megapixels): resize it and try again")
         img.seek(0)  # animated GIF/WebP: the first frame
         img.load()
     except ImageError:
         raise
     except Image.DecompressionBombError as exc:
-        raise ImageError("image is too large to decode safely (decompression bomb?)") from exc
+        raise ImageError(f"image has too many pixels to open safely (the limit is {MAX_PIXELS // 1_000_000} "
+                         "megapixels): resize it and try again") from exc
     except UnidentifiedImageError as exc:
         raise ImageError(f"not a supported image (allowed: {', '.join(FORMATS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:

@@ -41,6 +41,7 @@ else:
         show = st.segmented_control("Show", ["all runs", "yours", "shipped"], default="all runs", key="ov.show",
                                     persist_state="session")
         table = table[yours] if show == "yours" else table[~yours] if show == "shipped" else table
+    shown_count = f"{len(table)} of {len(rows)}" if len(table) < len(rows) else f"{len(rows)}"
     columns = ["rank", "run", "model", "loss", "test_accuracy", "params", "epochs", "train_time_s", "device", "source"]
     shown = table[columns].style.apply(  # the user's own runs stand out from the shipped ones
         lambda row: ["background-color: rgba(255, 200, 0, 0.18)" if row["source"].startswith("yours") else ""]
@@ -50,7 +51,8 @@ else:
         column_config={
             "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.2f%%",
                                                              min_value=0, max_value=100),
+            "run": st.column_config.TextColumn("run", width="medium", pinned=True),
             "params": st.column_config.NumberColumn("params", format="localized"),
             "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
         })
-    st.caption(f"{len(rows)} evaluated run(s); accuracy is on the official 10,000-image test set.")
+    st.caption(f"{shown_count} evaluated run(s); accuracy is on the official 10,000-image test set.")

@@ -227,3 +227,13 @@ def test_a_fashion_mnist_image_printed_as_a_product_photo_comes_back():
         out = prepare(Image.fromarray(frame).convert("RGB")).image28
         scores.append(np.corrcoef(out.ravel().astype(float), x.ravel().astype(float))[0, 1])
     assert np.median(scores) > 0.8, scores
+
+
+def test_the_uploader_states_the_same_size_limit_the_pipeline_applies():
+    import tomllib
+    from pathlib import Path
+
+    from fashion_core.photo import MAX_BYTES
+
+    config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES
