@@ -58,9 +58,10 @@ with gallery:
 with balance:
     c1, c2, c3 = st.columns(3)
     mode = c1.selectbox("Validation split", VAL_SPLITS, key="ds.val_split", persist_state="session")
-    frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction", persist_state="session")
+    frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction", persist_state="session",
+                     disabled=mode != "random")
     count = c3.number_input("Validation count (stratified)", 10, 30000, 4000, key="ds.val_count",
-                            persist_state="session")
+                            persist_state="session", disabled=mode != "stratified")
     counts = ds.class_balance(train.labels, test.labels, mode, frac, count)
     fig = go.Figure([go.Bar(name=k, x=CLASSES, y=v) for k, v in counts.items()])
     fig.update_layout(barmode="group", height=380, yaxis_title="images", margin=dict(t=20))
@@ -74,9 +75,12 @@ with means:
     st.image([ds.upscale(s / std.max() * 255) for s in std], caption=CLASSES, width=84)
 
 with hists:
-    st.caption("Share of non-black pixels per intensity bin (0 = background is left out).")
-    bins = np.linspace(0, 255, hist.shape[1] + 1)
-    fig = go.Figure([go.Scatter(x=bins[:-1], y=h, mode="lines", name=c) for c, h in zip(CLASSES, hist)])
+    width = 256 // hist.shape[1]  # intensities per bin
+    st.caption(f"Share of each class's pixels per intensity bin ({width} levels wide), pure black (0, the "
+               f"background) left out. The first bin (1–{width - 1}) still holds the many near-black pixels at "
+               "the garments' edges.")
+    centres = (np.arange(hist.shape[1]) + 0.5) * width
+    fig = go.Figure([go.Scatter(x=centres, y=h, mode="lines", name=c) for c, h in zip(CLASSES, hist)])
     fig.update_layout(height=400, xaxis_title="pixel intensity", yaxis_title="fraction of pixels", margin=dict(t=20))
     st.plotly_chart(fig, width="stretch")
 

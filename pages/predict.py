@@ -112,7 +112,12 @@ def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: 
     if layers:  # keyed per run, so each model starts on its own default layer
         layer = c2.selectbox("Grad-CAM layer", layers, index=layers.index(explain.default_layer(model)),
                              key=f"pr.layer.{run.path}", persist_state="session",
-                             format_func=lambda n: f"{n} · {modules[n]}")
+                             format_func=lambda n: f"conv {layers.index(n) + 1} of {len(layers)} · "
+                                                   f"{modules[n].in_channels}→{modules[n].out_channels} channels "
+                                                   f"({n})",
+                             help="The conv layer whose activations Grad-CAM weighs. The last one (the default) "
+                                  "knows most about the class but has the coarsest grid, so on a 28×28 input its "
+                                  "map is a blurry blob; earlier layers give sharper, less class-specific maps.")
     else:
         c2.caption("Grad-CAM needs conv layers; this model has none.")
     st.caption("Red: pixels that raise the class's score; blue: pixels that lower it; each map is scaled to its own "
@@ -151,6 +156,9 @@ if mode == "Explain one image":
             elif "pr.last_upload" in st.session_state:
                 name, data = st.session_state["pr.last_upload"]
                 st.caption(f"Showing your last upload, **{name}**; upload another photo to replace it.")
+                if st.button("Forget this photo", key="pr.forget"):
+                    del st.session_state["pr.last_upload"]
+                    st.rerun()
         if data is not None:
             try:
                 prepared = _prepared(data)

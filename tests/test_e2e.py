@@ -81,6 +81,11 @@ def test_upload_predicts_and_explains(app, tiny_run):
     page.get_by_text("Showing your last upload").wait_for(timeout=60_000)
     page.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=60_000)
     no_exception(page)
+    page.get_by_role("button", name="Forget this photo").click()  # the uploader is empty: this clears it
+    wait_idle(page)
+    assert page.get_by_text("Showing your last upload").count() == 0
+    assert page.locator("[data-testid='stAlertContentSuccess']").count() == 0
+    no_exception(page)
 
 
 def test_confusion_matrix_cell_click_shows_its_images(app, tiny_run):
