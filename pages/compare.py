@@ -63,7 +63,8 @@ for col, fmt in formats.items():
     if col in shown:
         shown[col] = [fmt.format(v) if pd.notna(v) else "—" for v in results[col]]
 st.dataframe(shown, hide_index=True, width="stretch",
-             column_config={"test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
+             column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True),
+                            "test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
                             "accuracy_gap": "measured − report", "reported_params": "report's params",
                             "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)"})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")

@@ -36,7 +36,8 @@ def embedding_html(xy: np.ndarray, labels: np.ndarray, images: np.ndarray, index
             marker=dict(size=5, opacity=0.8, color=px.colors.qualitative.T10[c]),
             customdata=[[int(i), png_data_uri(img)] for i, img in zip(index[m], images[m])],
             hovertemplate="#%{customdata[0]}<extra>%{fullData.name}</extra>"))
-    fig.update_layout(height=600, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant"),
+    # the top margin leaves room for plotly's toolbar above the legend
+    fig.update_layout(height=600, margin=dict(l=10, r=10, t=40, b=10), legend=dict(itemsizing="constant"),
                       xaxis=dict(showticklabels=False, zeroline=False),
                       yaxis=dict(showticklabels=False, zeroline=False))
     plot = fig.to_html(full_html=False, include_plotlyjs=True, post_script=_HOVER_JS,
