@@ -114,7 +114,8 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
 
 def _resolved(config: TrainConfig) -> TrainConfig:
     """Relative paths in a config taken from this process's folder, as the runner will need them."""
-    return config.replace(**{k: str(Path(v).resolve()) for k in ("init_from", "photo_dir") if (v := getattr(config, k))})
+    return config.replace(**{k: str(Path(v).resolve()) for k in ("init_from", "photo_dir")
+                             if (v := getattr(config, k))})
 
 
 def unfinished_twin(config: TrainConfig) -> Job | None:

@@ -12,7 +12,7 @@ import torch
 
 from conftest import real_data_root
 from fashion_core.config import TrainConfig
-from fashion_core.runs import Run, load_checkpoint, load_model, save_checkpoint
+from fashion_core.runs import load_checkpoint, load_model, save_checkpoint
 from fashion_core.train import evaluate, train
 from fashion_core.data import load_split
 
