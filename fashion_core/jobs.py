@@ -99,15 +99,36 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
     taken from this process's folder (the runner works in the repository root)."""
     config = _resolved(config)
     config.validate()
-    path = new_run_dir(config.model, jobs_dir())  # the same unique timestamped naming as runs
-    job = Job(path)
-    atomic_write_json(path / "request.json", {
-        "config": config.to_dict(),
-        "data_root": str(data_root(data).resolve()),
-        "runs_dir": str(Path(runs or runs_dir()).resolve()),
-    })
+    return _queue(config.model, {"config": config.to_dict(), "data_root": str(data_root(data).resolve()),
+                                 "runs_dir": str(Path(runs or runs_dir()).resolve())},
+                  f"queued: model {config.model}, {config.epochs} epoch(s)")
+
+
+def resumable(job: Job) -> Path | None:
+    """The run a cancelled or failed job left unfinished (it has last.pt and no evaluation), or None."""
+    run_dir = job.state.get("run_dir")
+    if job.state.get("state") not in ("cancelled", "failed") or not run_dir:
+        return None
+    run_dir = Path(run_dir)
+    return run_dir if (run_dir / "last.pt").exists() and not (run_dir / "eval.json").exists() else None
+
+
+def resume(job: Job) -> Job:
+    """Queue a new job that carries a stopped job's run on from its last checkpoint (same folder,
+    same settings; the epochs already done are not trained again)."""
+    run_dir = resumable(job)
+    if run_dir is None:
+        raise ValueError(f"job {job.id} left no unfinished run to resume")
+    if any(j.request.get("resume") == str(run_dir) and j.state.get("state") in ACTIVE for j in list_jobs()):
+        raise ValueError(f"{run_dir.name} is already queued to resume")
+    return _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}")
+
+
+def _queue(model: str, request: dict, message: str) -> Job:
+    job = Job(new_run_dir(model, jobs_dir()))  # the same unique timestamped naming as runs
+    atomic_write_json(job.path / "request.json", request)
     job.set_state("queued", created=time.time())
-    job.log(f"queued: model {config.model}, {config.epochs} epoch(s)")
+    job.log(message)
     tick()
     return job
 
@@ -255,7 +276,8 @@ def run_job(job: Job) -> int:
 
     try:
         config = TrainConfig.from_dict(req["config"])
-        run_dir = new_run_dir(config.model, Path(req["runs_dir"]), name=job.id)  # the job's name
+        run_dir = (Path(req["resume"]) if req.get("resume")  # train() carries on from its last.pt
+                   else new_run_dir(config.model, Path(req["runs_dir"]), name=job.id))  # the job's name
         with _lock():  # waits until the tick that spawned us has recorded 'starting'
             job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
         job.log(f"runner pid {os.getpid()}, run {run_dir}")
@@ -267,8 +289,8 @@ def run_job(job: Job) -> int:
             job.log(f"done: test accuracy {acc:.2f}%")
             job.set_state("done", test_accuracy=acc, finished=time.time())
         else:
-            job.log("stopped by SIGTERM; the run resumes from where it stopped" if _terminated.is_set()
-                    else "cancelled")
+            job.log("stopped by SIGTERM; Resume carries the run on from where it stopped" if _terminated.is_set()
+                    else "cancelled; Resume carries the run on from where it stopped")
             job.set_state("cancelled", finished=time.time())
         code = 0
     except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI

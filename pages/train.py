@@ -174,6 +174,15 @@ def job_list() -> None:
             if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
                 jobs.cancel(job)
                 st.rerun(scope="fragment")
+            if (stopped := jobs.resumable(job)) and st.button(
+                    "Resume", key=f"resume-{job.id}",
+                    help=f"Queue a new job that carries {stopped.name} on from its last checkpoint."):
+                try:
+                    jobs.resume(job)
+                except ValueError as exc:  # already queued to resume (another tab, a second click)
+                    st.warning(str(exc))
+                else:
+                    st.rerun()  # the new job heads the list
             if st.button("Load its settings into the form", key=f"load-{job.id}", on_click=load_job, args=(job,),
                          help="Fill the form above with this job's settings, model and augmentation included."):
                 st.rerun()  # the form lies outside this fragment

@@ -228,6 +228,22 @@ def test_a_second_click_on_start_training_queues_nothing_more(ready, monkeypatch
     assert any("first try" in e.label for e in at.expander)  # the job's note is on its entry
 
 
+def test_a_cancelled_job_can_be_resumed_from_the_jobs_list(ready, tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "tick", lambda: None)  # nothing starts: the test looks at the queue only
+    stopped = tmp_path / "stopped_run"
+    shutil.copytree(ready.path, stopped, ignore=shutil.ignore_patterns("eval.json"))  # trained part-way
+    job = jobs.submit(ready.config)
+    job.set_state("cancelled", run_dir=str(stopped))
+    at = start("pages/train.py")
+    at.button(key=f"resume-{job.id}").click().run()
+    assert not at.exception
+    queued = [j for j in jobs.list_jobs() if j.id != job.id]
+    assert len(queued) == 1 and queued[0].request["resume"] == str(stopped) and queued[0].state["state"] == "queued"
+    assert not at.button(key=f"resume-{job.id}").disabled  # still offered; a second click says it is queued
+    at.button(key=f"resume-{job.id}").click().run()
+    assert any("already queued to resume" in w.value for w in at.warning) and len(jobs.list_jobs()) == 2
+
+
 def test_train_form_rejects_bad_values_by_field(ready):
     at = start("pages/train.py")
     at.selectbox(key="cfg.loss").set_value("weighted_ce").run()  # class_weights is greyed out for the other losses

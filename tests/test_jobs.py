@@ -1,6 +1,7 @@
 """The disk-backed job queue: runner processes train, cancel, fail visibly and respect concurrency."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -132,6 +133,18 @@ def test_a_runner_told_to_terminate_saves_its_place_and_says_so(queue):
     assert "SIGTERM" in job.log_tail()
     ck = load_checkpoint(Path(st["run_dir"]) / "last.pt")  # where a resume carries on
     assert ck["epoch"] * 1000 + ck["batch"] > 0
+    # Resume: a new job finishes the same run from there, and every epoch is listed once
+    assert jobs.resumable(job) == Path(st["run_dir"])
+    again = jobs.resume(job)
+    with pytest.raises(ValueError, match="already queued to resume"):
+        jobs.resume(job)  # a second click
+    done = wait_for(again, jobs.FINISHED, timeout=300)
+    assert done["state"] == "done" and done["run_dir"] == st["run_dir"], again.log_tail(40)
+    epochs = [json.loads(line)["epoch"] for line in (Path(st["run_dir"]) / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 201))
+    assert jobs.resumable(job) is None  # the run is finished now
+    with pytest.raises(ValueError, match="no unfinished run"):
+        jobs.resume(again)
 
 
 def test_a_job_cancelled_while_its_runner_starts_moves_the_queue_on(queue, monkeypatch):
