@@ -213,7 +213,7 @@ else:
                        "not queued. Change a setting (the seed, say) to train another like it.")
         else:
             job = jobs.submit(cfg)
-            st.success(f"Queued job {job.id}.")
+            st.toast(f"Queued job {job.id}: it is in the Jobs list below.", icon=":material/schedule:")
 
 st.subheader("Jobs")
 st.columns(4)[0].number_input(

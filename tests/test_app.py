@@ -194,7 +194,7 @@ def test_train_form_submits_a_job_that_finishes(ready):
     assert "mlp_baseline" in text_of(at) and "7,850" in text_of(at)  # registry card with param count
     next(b for b in at.button if b.label == "Start training").click().run()
     assert not at.exception
-    assert any("Queued job" in s.value for s in at.success)
+    assert any("Queued job" in t.value for t in at.toast) and not at.success  # no banner left behind
     job = jobs.list_jobs()[0]
     deadline = time.time() + 120
     while job.state.get("state") not in jobs.FINISHED and time.time() < deadline:
