@@ -37,9 +37,15 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
             flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
         cols[label] = {k: str(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
-    if differences_only and len(table.columns) > 1:  # a field an ensemble does not have ("—") is no difference
-        table = table[table.replace("—", np.nan).nunique(axis=1) > 1]
-    return table
+    return only_differences(table) if differences_only else table
+
+
+def only_differences(table: pd.DataFrame) -> pd.DataFrame:
+    """The rows of a hyperparameters() table where the runs disagree (all rows for a single run); a
+    field an ensemble does not have ("—") is no difference."""
+    if len(table.columns) < 2:
+        return table
+    return table[table.replace("—", np.nan).nunique(axis=1) > 1]
 
 
 def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
@@ -96,12 +102,11 @@ def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:
     return grid
 
 
-def export(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
-    """The Compare page's CSV: one row per run, its results then every config field (each once)."""
-    results_ = results(runs, labels).set_index("run")
-    table = pd.concat([results_, hyperparameters(runs, False, labels).T.drop(columns=results_.columns,
-                                                                              errors="ignore")], axis=1)
-    return table.rename_axis("run")
+def export(results_table: pd.DataFrame, settings: pd.DataFrame) -> pd.DataFrame:
+    """The Compare page's CSV from its two tables, results() and the full hyperparameters(): one row
+    per run, its results then every config field (each once)."""
+    by_run = results_table.set_index("run")
+    return pd.concat([by_run, settings.T.drop(columns=by_run.columns, errors="ignore")], axis=1).rename_axis("run")
 
 
 def per_class(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:

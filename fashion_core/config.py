@@ -324,6 +324,15 @@ RECIPE_NOTES: dict[str, str] = {
 }
 
 
+def recipe_note(name: str) -> str:
+    """The line the Train form shows for a recipe, or for "defaults" (any name not in RECIPES)."""
+    if name in RECIPE_NOTES:
+        return RECIPE_NOTES[name]
+    d = TrainConfig()
+    return (f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} schedule, {d.epochs} epochs, "
+            f"batch {d.batch_size}, no augmentation.")
+
+
 def recipe(name: str, **overrides) -> TrainConfig:
     if name not in RECIPES:
         raise ValueError(f"recipe: unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")

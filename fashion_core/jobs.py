@@ -119,7 +119,7 @@ def resume(job: Job) -> Job:
     run_dir = resumable(job)
     if run_dir is None:
         raise ValueError(f"job {job.id} left no unfinished run to resume")
-    if any(j.request.get("resume") == str(run_dir) and j.state.get("state") in ACTIVE for j in list_jobs()):
+    if any(j.request.get("resume") == str(run_dir) for j in _active_jobs()):
         raise ValueError(f"{run_dir.name} is already queued to resume")
     return _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}")
 
@@ -142,7 +142,12 @@ def _resolved(config: TrainConfig) -> TrainConfig:
 def unfinished_twin(config: TrainConfig) -> Job | None:
     """A queued or running job with exactly these settings (a double click on "Start training"), or None."""
     config = _resolved(config)
-    return next((j for j in list_jobs() if j.state.get("state") in ACTIVE and j.config == config), None)
+    return next((j for j in _active_jobs() if j.config == config), None)
+
+
+def _active_jobs() -> list[Job]:
+    """The queued, starting and running jobs."""
+    return [j for j in list_jobs() if j.state.get("state") in ACTIVE]
 
 
 def list_jobs() -> list[Job]:
@@ -289,8 +294,8 @@ def run_job(job: Job) -> int:
             job.log(f"done: test accuracy {acc:.2f}%")
             job.set_state("done", test_accuracy=acc, finished=time.time())
         else:
-            job.log("stopped by SIGTERM; Resume carries the run on from where it stopped" if _terminated.is_set()
-                    else "cancelled; Resume carries the run on from where it stopped")
+            resume = "; Resume carries the run on from where it stopped" if (run_dir / "last.pt").exists() else ""
+            job.log(("stopped by SIGTERM" if _terminated.is_set() else "cancelled") + resume)
             job.set_state("cancelled", finished=time.time())
         code = 0
     except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI

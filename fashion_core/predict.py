@@ -39,16 +39,20 @@ def photo_score(run: Run) -> float:
     return float(check["score"]) if check else -1.0
 
 
+def photo_ranked(runs: list[Run]) -> list[Run]:
+    """The evaluated runs fine-tuned on real photos (or ensembles of such runs), best for photos first:
+    by photo_score, then test accuracy."""
+    photo = [r for r in runs if r.eval and tuned_on_photos(r)]
+    return sorted(photo, key=lambda r: (photo_score(r), r.eval.get("test_accuracy", 0)), reverse=True)
+
+
 def best_for_photos(runs: list[Run]) -> Run:
-    """Among evaluated runs fine-tuned on real photos (or ensembles of such runs), the best photo_score,
-    then the best test accuracy; without such a run, the best test accuracy of all."""
+    """The first of photo_ranked(runs); without a photo-tuned run, the best test accuracy of all."""
     evaluated = [r for r in runs if r.eval]
     if not evaluated:
         raise ValueError("no evaluated runs")
-    photo = [r for r in evaluated if tuned_on_photos(r)]
-    if photo:
-        return max(photo, key=lambda r: (photo_score(r), r.eval.get("test_accuracy", 0)))
-    return max(evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
+    ranked = photo_ranked(evaluated)
+    return ranked[0] if ranked else max(evaluated, key=lambda r: r.eval.get("test_accuracy", 0))
 
 
 def default_run() -> Run:
@@ -97,5 +101,5 @@ def predict_file(model: nn.Module, path: str | Path, cal: Calibration = Calibrat
             "garment_found": prepared.found}
 
 
-__all__ = ["best_for_photos", "photo_score", "tuned_on_photos", "learned_shares", "default_run", "resolve_run",
+__all__ = ["best_for_photos", "photo_ranked", "photo_score", "tuned_on_photos", "learned_shares", "default_run", "resolve_run",
            "probabilities", "predict_file", "load_model"]

@@ -217,7 +217,7 @@ def effort(run: Run) -> tuple[int | None, float | None]:
 
 
 def leaderboard(runs: list[Run] | None = None) -> list[dict]:
-    """One row per finished run, best test accuracy first: what the Overview page shows."""
+    """One row per finished run, best test accuracy first, with its rank: what the Overview page shows."""
     rows = []
     for run in runs if runs is not None else list_runs():
         ev = run.eval
@@ -229,4 +229,5 @@ def leaderboard(runs: list[Run] | None = None) -> list[dict]:
                      **dict(zip(("epochs", "train_time_s"), effort(run))),
                      "device": ev.get("device"), "shipped": run.shipped, "weights": run.has_weights,
                      "path": str(run.path)})
-    return sorted(rows, key=lambda r: -(r["test_accuracy"] or 0))
+    rows.sort(key=lambda r: -(r["test_accuracy"] or 0))
+    return [{"rank": i, **r} for i, r in enumerate(rows, 1)]

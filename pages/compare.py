@@ -55,25 +55,22 @@ else:
 
 st.subheader("Results and hyperparameters")
 results = compare.results(chosen, picked)
-# numbers formatted here, so a run without one shows a dash (Streamlit prints "None" for a missing number)
-formats = {"test_accuracy": "{:.2f}", "reported_accuracy": "{:.2f}", "accuracy_gap": "{:+.2f}", "params": "{:,.0f}",
-           "reported_params": "{:,.0f}", "epochs": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"}
-shown = results.copy()
-for col, fmt in formats.items():
-    if col in shown:
-        shown[col] = [fmt.format(v) if pd.notna(v) else "—" for v in results[col]]
+shown = common.with_dashes(results, {
+    "test_accuracy": "{:.2f}", "reported_accuracy": "{:.2f}", "accuracy_gap": "{:+.2f}", "params": "{:,.0f}",
+    "reported_params": "{:,.0f}", "epochs": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"})
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True),
                             "test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
                             "accuracy_gap": "measured − report", "reported_params": "report's params",
                             "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)"})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")
-hp = compare.hyperparameters(chosen, diff_only, picked)
+settings = compare.hyperparameters(chosen, False, picked)
+hp = compare.only_differences(settings) if diff_only else settings
 st.dataframe(hp.rename_axis("setting").reset_index(), hide_index=True, width="stretch",
              height=min(600, 35 * (len(hp) + 1) + 3),
              column_config={"setting": st.column_config.TextColumn(width="medium", pinned=True)})
 st.download_button("Download results and every hyperparameter (CSV)",  # whatever the toggle hides
-                   compare.export(chosen, picked).to_csv().encode(), "runs.csv", "text/csv")
+                   compare.export(results, settings).to_csv().encode(), "runs.csv", "text/csv")
 
 st.subheader("Confusion matrices")
 st.caption("Click a cell to see the test images of that true class the run predicted as that class.")

@@ -27,9 +27,7 @@ if not rows:
             "Train one on the Train page.")
 else:
     table = pd.DataFrame(rows)
-    table.insert(0, "rank", range(1, len(table) + 1))
-    # written out here: Streamlit prints "None" for an ensemble's missing epochs
-    table["epochs"] = ["—" if pd.isna(e) else f"{e:.0f}" for e in table["epochs"]]
+    table = common.with_dashes(table, {"epochs": "{:.0f}"})  # an ensemble has no epochs of its own
     yours = ~table["shipped"]
     table["source"] = [("shipped" if s else "yours") + ("" if w else ", evaluation only (no weights)")
                        for s, w in zip(table.pop("shipped"), table.pop("weights"))]

@@ -11,7 +11,7 @@ from fashion_core import explain
 from fashion_core.calibration import calibration_for, decide, describe, describe_check, percent
 from fashion_core.data import CLASSES
 from fashion_core.photo import NOT_FOUND, ImageError, load_image, prepare
-from fashion_core.predict import best_for_photos, photo_score, probabilities, tuned_on_photos
+from fashion_core.predict import best_for_photos, photo_ranked, probabilities
 from fashion_core.runs import Run
 from ui import common
 
@@ -191,7 +191,7 @@ if mode == "Explain one image":
     rest = [n for n, r in by_name.items() if r.path != run.path]
     # a photo is compared with the other photo-tuned runs (the others are sure of themselves on photos
     # they cannot read), a test image with the most accurate runs
-    tuned = sorted((n for n in rest if tuned_on_photos(by_name[n])), key=lambda n: -photo_score(by_name[n]))
+    tuned = [common.key_of(by_name, r) for r in photo_ranked([by_name[n] for n in rest])]
     others = st.multiselect("Compare with", rest, key="pr.others", persist_state="session",
                             default=(rest if source == "Test image" else tuned)[:2],
                             format_func=lambda n: common.run_label(by_name[n]))

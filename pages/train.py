@@ -6,8 +6,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPE_NOTES, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig,
-                                 field_help, recipe, unused_because)
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, field_help,
+                                 recipe, recipe_note, unused_because)
 from fashion_core.models import list_models, model_info
 from ui import common
 
@@ -198,12 +198,10 @@ if not common.data_ready():
 else:
     chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
                           on_change=load_recipe)
-    d = TrainConfig()
     if st.session_state.get("train.from_job"):
         st.caption(f"The form holds the settings of job {st.session_state['train.from_job']} (loaded from the Jobs list).")
     else:
-        st.caption(RECIPE_NOTES.get(chosen, f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} "
-                                            f"schedule, {d.epochs} epochs, batch {d.batch_size}, no augmentation."))
+        st.caption(recipe_note(chosen))
     if toast := st.session_state.pop("train.toast", None):  # set in a Jobs-list callback, which reruns the app
         st.toast(toast)
     cfg = config_form()

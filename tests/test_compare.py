@@ -97,7 +97,7 @@ def test_an_ensemble_shows_its_members_training_time_and_no_config_of_its_own(tm
 def test_the_csv_holds_every_setting_once_whatever_the_page_shows(tmp_path):
     runs = [make_run(tmp_path, "a", 84.0, model="mlp_baseline"), make_run(tmp_path, "b", 85.0, model="mlp_baseline",
                                                                           lr=0.01)]
-    table = compare.export(runs)
+    table = compare.export(compare.results(runs), compare.hyperparameters(runs))
     assert list(table.index) == ["a", "b"] and table.index.name == "run"
     assert not table.columns.duplicated().any()
     assert {"test_accuracy", "lr", "momentum", "augment.hflip_p"} <= set(table.columns)  # not only the differences

@@ -4,6 +4,7 @@ from __future__ import annotations
 import runpy
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 import torch
 import torch.nn as nn
@@ -115,6 +116,16 @@ def from_url(key: str, options: list[str], default: str | list[str]) -> None:
 def to_url(key: str) -> None:
     """Write a run picker's names into the URL, so a reload or a shared link shows the same runs."""
     st.query_params[key] = st.session_state[key]
+
+
+def with_dashes(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
+    """A copy with the named numeric columns written out as text ("{:.2f}"...), and "—" where a value
+    is missing: st.dataframe prints "None" for a missing number and ignores a Styler's na_rep."""
+    shown = table.copy()
+    for col, fmt in formats.items():
+        if col in shown:
+            shown[col] = [fmt.format(v) if pd.notna(v) else "—" for v in table[col]]
+    return shown
 
 
 def run_label(run: Run) -> str:
