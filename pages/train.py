@@ -1,6 +1,7 @@
 """Train: a form generated from TrainConfig that queues a background job, and the live job list."""
 import json
 from dataclasses import fields
+from pathlib import Path
 
 import plotly.graph_objects as go
 import streamlit as st
@@ -78,12 +79,16 @@ def config_form() -> TrainConfig | None:
                 with cols[i % 3]:
                     why = unused_because(name, values)
                     hint = " ".join(filter(None, (helps.get(name), why and f"({why.capitalize()}.)")))
+                    if name == "init_from":
+                        values[name] = init_from_input(f"cfg.{name}", values["model"], hint)
+                        continue
                     values[name] = common.field_input(name, d, f"cfg.{name}", CHOICES.get(name), disabled=bool(why),
                                                       help=hint or None)
             if group == "Model":
                 model_card(values["model"], values.get("model_kwargs", "{}"))
             if group == "Fine-tune":
-                st.caption("**init_from**: a finished run's folder (e.g. `checkpoints/flagship`) to start from; "
+                st.caption("**init_from**: a finished run of the same model to start from (pick one, or type a run's "
+                           "folder); "
                            "keep its validation split (for the shipped flagships: *stratified*, 4000 images), "
                            "or validation would score images it trained on. "
                            "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
@@ -116,6 +121,21 @@ def config_form() -> TrainConfig | None:
             f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}" for p in problems))
         return None
     return cfg
+
+
+def init_from_input(key: str, model: str, help: str) -> str:
+    """init_from as a picker of the finished runs of the chosen model (a typed folder is taken too)."""
+    here = Path.cwd().resolve()
+    runs = {str(r.path.resolve().relative_to(here)) if r.path.resolve().is_relative_to(here) else str(r.path): r
+            for r in common.finished_runs() if (r.path / "best.pt").exists() and r.config.model == model}
+    current = st.session_state.setdefault(key, "")
+    same = [k for k, r in runs.items() if current and r.path.resolve() == Path(current).resolve()]
+    if same:  # a job's absolute path to a listed run: show it as that run
+        current = st.session_state[key] = same[0]
+    options = ["", *runs] + ([current] if current and current not in runs else [])
+    return st.selectbox("init_from", options, key=key, help=help, accept_new_options=True, persist_state="session",
+                        format_func=lambda p: common.run_label(runs[p]) + f" · {p}" if p in runs
+                        else p or "none: start from the model's initial weights") or ""
 
 
 def model_card(name: str, kwargs: str) -> None:

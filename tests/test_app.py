@@ -464,3 +464,19 @@ def test_train_form_keeps_its_values_across_a_visit_to_another_page(ready):
     assert at.text_input(key="cfg.note").value == "my first resnet"
     assert at.selectbox(key="train.recipe").value == "report003"
     assert at.selectbox(key="cfg.optimizer").value == "adam"  # the recipe's values, not the defaults
+
+
+def test_init_from_offers_the_finished_runs_of_the_chosen_model(ready):
+    at = start("pages/train.py")
+    assert at.selectbox(key="cfg.init_from").options == ["none: start from the model's initial weights"]  # no flagship run
+    at.selectbox(key="cfg.model").set_value(ready.config.model).run()
+    pick = at.selectbox(key="cfg.init_from")
+    assert len(pick.options) == 2 and ready.name in pick.options[1] and ready.config.model in pick.options[1]
+    pick.set_value(str(ready.path)).run()
+    message = "\n".join(e.value for e in at.error)
+    assert "must be a finished run" not in message and not at.exception
+    typed = AppTest.from_file(APP, default_timeout=120)  # a folder typed into the box, which takes new text
+    typed.session_state["cfg.init_from"] = str(ready.path.parent / "typo")
+    typed.run().switch_page("pages/train.py").run()
+    assert typed.selectbox(key="cfg.init_from").value == str(ready.path.parent / "typo")
+    assert "Fine-tune tab · init_from: must be a finished run directory" in "\n".join(e.value for e in typed.error)
