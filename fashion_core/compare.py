@@ -11,7 +11,7 @@ import pandas as pd
 from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES
 from fashion_core.ensemble import is_ensemble
-from fashion_core.models import list_models, model_info
+from fashion_core.models import report_of
 from fashion_core.runs import Run, effort, loss_label, read_json
 
 
@@ -55,14 +55,14 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
     for run, label in zip(runs, labels or [r.name for r in runs]):
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
-        info = model_info(model) if model in list_models() else None
+        reported_accuracy, reported_params, report = report_of(model)
         epochs, seconds = effort(run)
         rows.append({"run": label, "model": model, "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"),
-                     "reported_accuracy": info.reported_accuracy if info and info.reported_accuracy else np.nan,
+                     "reported_accuracy": reported_accuracy or np.nan,
                      "params": ev.get("params"),
-                     "reported_params": info.reported_params if info and info.reported_params else np.nan,
-                     "report": info.report if info and info.report else "",
+                     "reported_params": reported_params or np.nan,
+                     "report": report,
                      "epochs": np.nan if epochs is None else epochs,
                      "train_time_s": np.nan if seconds is None else seconds,
                      **{k: ev.get(k) for k in ("device", "latency_ms")}})

@@ -18,7 +18,7 @@ import torch
 import torch.nn as nn
 
 from fashion_core.config import TrainConfig
-from fashion_core.models import create_model
+from fashion_core.models import create_model, report_of
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -217,15 +217,18 @@ def effort(run: Run) -> tuple[int | None, float | None]:
 
 
 def leaderboard(runs: list[Run] | None = None) -> list[dict]:
-    """One row per finished run, best test accuracy first, with its rank: what the Overview page shows."""
+    """One row per finished run, best test accuracy first, with its rank and its model's accuracy as
+    its report states it (None where none does): what the Overview page shows."""
     rows = []
     for run in runs if runs is not None else list_runs():
         ev = run.eval
         if not ev:
             continue
         cfg = read_json(run.path / "config.json", {})
+        reported, _, report = report_of(cfg.get("model"))
         rows.append({"run": run.name, "model": cfg.get("model"), "loss": loss_label(cfg),
-                     "test_accuracy": ev.get("test_accuracy"), "params": ev.get("params"),
+                     "test_accuracy": ev.get("test_accuracy"), "reported_accuracy": reported, "report": report,
+                     "params": ev.get("params"),
                      **dict(zip(("epochs", "train_time_s"), effort(run))),
                      "device": ev.get("device"), "shipped": run.shipped, "weights": run.has_weights,
                      "path": str(run.path)})

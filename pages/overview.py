@@ -1,5 +1,6 @@
 """Overview: what the app is, the leaderboard of every evaluated run, and where to go next."""
 import pandas as pd
+import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core.runs import leaderboard
@@ -19,6 +20,35 @@ cols[0].page_link("pages/dataset.py", label="Explore the dataset", icon=":materi
 cols[1].page_link("pages/train.py", label="Train a model", icon=":material/model_training:")
 cols[2].page_link("pages/compare.py", label="Compare runs", icon=":material/bar_chart:")
 cols[3].page_link("pages/predict.py", label="Predict & explain", icon=":material/search_insights:")
+
+def against_reports(table: pd.DataFrame) -> None:
+    """Each run whose model a report scored: the report's test accuracy and ours, on one line."""
+    table = table[table["reported_accuracy"].notna() & table["test_accuracy"].notna()].sort_values("reported_accuracy")
+    if table.empty:
+        return
+    st.subheader("Against the reports")
+    fig = go.Figure()
+    for _, r in table.iterrows():
+        better = r["test_accuracy"] >= r["reported_accuracy"]
+        fig.add_scatter(x=[r["reported_accuracy"], r["test_accuracy"]], y=[r["run"]] * 2, mode="lines",
+                        line=dict(color="#2ca02c" if better else "#d62728", width=3), showlegend=False,
+                        hoverinfo="skip")
+    fig.add_scatter(x=table["reported_accuracy"], y=table["run"], mode="markers", name="the report's number",
+                    marker=dict(symbol="diamond-open", size=11, color="#7f7f7f", line=dict(width=2)),
+                    customdata=table["report"], hovertemplate="%{y}: report %{customdata} says %{x:.2f}%<extra></extra>")
+    fig.add_scatter(x=table["test_accuracy"], y=table["run"], mode="markers", name="measured here",
+                    marker=dict(size=10, color="#1f77b4"), customdata=table["epochs"],
+                    hovertemplate="%{y}: %{x:.2f}% measured after %{customdata} epochs<extra></extra>")
+    fig.update_layout(height=120 + 26 * len(table), xaxis_title="test accuracy (%)", margin=dict(t=10, l=10),
+                      legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
+    st.plotly_chart(fig, width="stretch")
+    ahead = int((table["test_accuracy"] >= table["reported_accuracy"]).sum())
+    st.caption(f"{ahead} of {len(table)} runs match or beat the test accuracy their model's report gives (green line; "
+               "red: below it). A report gives one number per model, for its own recipe, so every run of that model "
+               "is drawn against it, whatever its loss or schedule. The shipped runs were trained on a 2-core CPU with "
+               "epoch caps, so several stop short of their report's epochs (hover a dot for its count); Compare sets "
+               "the two numbers side by side.")
+
 
 st.subheader("Leaderboard")
 rows = leaderboard()
@@ -54,3 +84,4 @@ else:
             "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
         })
     st.caption(f"{shown_count} evaluated run(s); accuracy is on the official 10,000-image test set.")
+    against_reports(pd.DataFrame(rows))

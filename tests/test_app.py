@@ -172,6 +172,9 @@ def test_overview_leaderboard_lists_the_run_and_points_out_the_users_own(ready, 
     assert set(table["run"]) == {ready.name, "shipped_one"} and list(table["rank"]) == [1, 2]
     assert table.set_index("run").loc[ready.name, "source"] == "yours"
     assert f"Your best run, **{ready.name}**, ranks" in at.success[0].value
+    # the tiny runs (100% on tiny data) against their model's report (92.72%)
+    assert [h.value for h in at.subheader][-1] == "Against the reports" and len(at.get("plotly_chart")) == 1
+    assert "2 of 2 runs match or beat the test accuracy their model's report gives" in text_of(at)
     at.segmented_control(key="ov.show").set_value("yours").run()
     assert at.dataframe[0].value["run"].tolist() == [ready.name]
 

@@ -49,6 +49,13 @@ def model_info(name: str) -> ModelInfo:
     return _REGISTRY[name]
 
 
+def report_of(name: str | None) -> tuple[float | None, int | None, str]:
+    """(reported test accuracy, reported params, report) for a model name, Nones and "" where the
+    report states none or the name is not a registered model."""
+    info = _REGISTRY.get(name)
+    return (info.reported_accuracy, info.reported_params, info.report) if info else (None, None, "")
+
+
 def create_model(name: str, **kwargs) -> nn.Module:
     return model_info(name).builder(**kwargs)
 
