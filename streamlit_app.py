@@ -20,7 +20,7 @@ PAGES = [
     st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/bar_chart:"),
-    st.Page("pages/predict.py", title="Predict & Explain", icon=":material/search_insights:"),
+    st.Page("pages/predict.py", title="Predict & explain", icon=":material/search_insights:"),
 ]
 page = st.navigation(PAGES)
 

@@ -98,6 +98,18 @@ PRESETS: dict[str, AugmentConfig] = {
 }
 
 
+def op_groups() -> list[list]:
+    """AugmentConfig's fields grouped per op: each `*_p` field (the op's probability) starts a group,
+    its strengths follow."""
+    groups: list[list] = []
+    for f in fields(AugmentConfig):
+        if f.name.endswith("_p") or not groups:
+            groups.append([f])
+        else:
+            groups[-1].append(f)
+    return groups
+
+
 def _mask(n: int, p: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:
     return torch.rand(n, generator=gen, device=device) < p
 

@@ -28,6 +28,7 @@ DEFAULT_THRESHOLD = 0.55
 MAX_MAPPED_UNSURE = 0.12
 TORN_MASS = 0.8  # torn_between: the fewest top classes holding this much calibrated probability
 TORN_MAX = 3
+FLAT_MASS = 0.5  # describe(): listed classes holding less than this are "no class stands out", not "torn"
 
 
 @dataclass(frozen=True)
@@ -249,13 +250,18 @@ def percent(p: float) -> str:
 
 
 def describe(answer: dict) -> str:
-    """One line for a decide() answer: 'Coat (93.1%)' or 'Unsure — torn between Coat and Shirt, or none of
-    the ten classes (41.0%)': a garment with no Fashion-MNIST class (a hat) gets this answer too."""
+    """One line for a decide() answer: 'Coat (93.1%)', or 'Unsure — torn between Coat (45.0%) and Shirt
+    (39.0%), or none of the ten classes' (a garment with no Fashion-MNIST class, a hat, gets this
+    answer too), or, when the classes it lists hold under FLAT_MASS of the probability, 'Unsure — no
+    class stands out, so perhaps none of the ten classes (likeliest: Coat 15.6%, ...)'."""
     if not answer["unsure"]:
         return f"{answer['label']} ({percent(answer['confidence'])})"
-    *first, last = answer["torn_between"]
-    return (f"Unsure — torn between {', '.join(first)} and {last}, or none of the ten classes "
-            f"({percent(answer['confidence'])})")
+    p = [answer["probabilities"][CLASSES.index(c)] for c in answer["torn_between"]]
+    if sum(p) < FLAT_MASS:
+        return ("Unsure — no class stands out, so perhaps none of the ten classes (likeliest: "
+                + ", ".join(f"{c} {percent(v)}" for c, v in zip(answer["torn_between"], p)) + ")")
+    *first, last = (f"{c} ({percent(v)})" for c, v in zip(answer["torn_between"], p))
+    return f"Unsure — torn between {', '.join(first)} and {last}, or none of the ten classes"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -3,12 +3,14 @@ grid of report 003, published-vs-measured numbers, and a run packed as a zip."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 
 import numpy as np
 import pandas as pd
 
-from fashion_core.config import TrainConfig
+from fashion_core.augment import op_groups
+from fashion_core.config import TrainConfig, unused_because
 from fashion_core.data import CLASSES
 from fashion_core.ensemble import is_ensemble
 from fashion_core.models import report_of
@@ -27,7 +29,8 @@ def config_dict(run: Run) -> dict:
 
 def hyperparameters(runs: list[Run], differences_only: bool = False, labels: list[str] | None = None) -> pd.DataFrame:
     """One column per run (headed by labels, default the run names), one row per config field
-    (augmentation fields flattened as augment.*)."""
+    (augmentation fields flattened as augment.*), each value as text (JSON for numbers, booleans and
+    lists: what `--set` takes)."""
     cols = {}
     for run, label in zip(runs, labels or [r.name for r in runs]):
         d = config_dict(run)
@@ -35,9 +38,26 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
         if is_ensemble(run.path):  # a vote trained nothing: only its note (members, weights) applies
             flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
-        cols[label] = {k: str(v) for k, v in flat.items()}
+        cols[label] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
     return only_differences(table) if differences_only else table
+
+
+def blank_unused(table: pd.DataFrame) -> pd.DataFrame:
+    """A hyperparameters() table with "—" where a setting does nothing for that run: an option the
+    run's other choices leave unused (config.unused_because: momentum under adam, say) or the
+    strength of an augmentation that is off (its `*_p` is 0). What the page shows; the CSV keeps
+    every value."""
+    op = {f"augment.{f.name}": f"augment.{group[0].name}" for group in op_groups() for f in group[1:]}
+    shown = table.copy()
+    for run in table.columns:
+        values = table[run].to_dict()
+        for name in values:
+            p = values.get(op.get(name, ""))
+            if (float(p) == 0.0 if isinstance(p, str) and p != "—" else
+                    not name.startswith("augment.") and unused_because(name, values)):
+                shown.loc[name, run] = "—"
+    return shown
 
 
 def only_differences(table: pd.DataFrame) -> pd.DataFrame:
@@ -55,7 +75,7 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
     for run, label in zip(runs, labels or [r.name for r in runs]):
         ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
         model = cfg.get("model")
-        reported_accuracy, reported_params, report = report_of(model)
+        reported_accuracy, reported_params, report = report_of(model)  # report "" for an ensemble
         epochs, seconds = effort(run)
         rows.append({"run": label, "model": model, "loss": loss_label(cfg),
                      "test_accuracy": ev.get("test_accuracy"),
@@ -63,13 +83,14 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
                      "params": ev.get("params"),
                      "reported_params": reported_params or np.nan,
                      "report": report,
-                     "epochs": np.nan if epochs is None else epochs,
+                     "epochs_trained": np.nan if epochs is None else epochs,
                      "train_time_s": np.nan if seconds is None else seconds,
                      **{k: ev.get(k) for k in ("device", "latency_ms")}})
     df = pd.DataFrame(rows)
     if len(df):
-        gap = df["test_accuracy"] - df["reported_accuracy"].astype(float)
+        gap = (df["test_accuracy"] - df["reported_accuracy"].astype(float)).round(2)
         df.insert(df.columns.get_loc("reported_accuracy") + 1, "accuracy_gap", gap)
+        df["reported_params"] = df["reported_params"].astype("Int64")  # no "7850.0" in the CSV
     return df
 
 

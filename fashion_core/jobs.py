@@ -57,6 +57,14 @@ class Job:
         return read_json(self.path / "progress.json", {"latest": {}, "history": []})
 
     @property
+    def created(self) -> float:
+        """When it was queued (its request's time on disk)."""
+        try:
+            return (self.path / "request.json").stat().st_mtime
+        except OSError:
+            return 0.0
+
+    @property
     def config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.request["config"])
 
@@ -104,7 +112,7 @@ def submit(config: TrainConfig, data: str | os.PathLike | None = None,
                   f"queued: model {config.model}, {config.epochs} epoch(s)")
 
 
-def resumable(job: Job) -> Path | None:
+def _stopped_run(job: Job) -> Path | None:
     """The run a cancelled or failed job left unfinished (it has last.pt and no evaluation), or None."""
     run_dir = job.state.get("run_dir")
     if job.state.get("state") not in ("cancelled", "failed") or not run_dir:
@@ -113,19 +121,34 @@ def resumable(job: Job) -> Path | None:
     return run_dir if (run_dir / "last.pt").exists() and not (run_dir / "eval.json").exists() else None
 
 
+def _resumed_later(job: Job, run_dir: Path) -> Job | None:
+    """A job queued after `job` to carry the same run on, or None."""
+    return next((j for j in list_jobs() if j.request.get("resume") == str(run_dir) and j.created > job.created), None)
+
+
+def resumable(job: Job) -> Path | None:
+    """The run a cancelled or failed job left unfinished, unless a later job has taken it on (then
+    that job, if it stops too, is the one to resume): what the Jobs list offers to Resume."""
+    run_dir = _stopped_run(job)
+    return run_dir if run_dir is not None and _resumed_later(job, run_dir) is None else None
+
+
 def resume(job: Job) -> Job:
-    """Queue a new job that carries a stopped job's run on from its last checkpoint (same folder,
-    same settings; the epochs already done are not trained again)."""
-    run_dir = resumable(job)
+    """Queue a new job, named after the run with "-resumed", that carries a stopped job's run on from
+    its last checkpoint (same folder, same settings; the epochs already done are not trained again)."""
+    run_dir = _stopped_run(job)
     if run_dir is None:
         raise ValueError(f"job {job.id} left no unfinished run to resume")
     if any(j.request.get("resume") == str(run_dir) for j in _active_jobs()):
         raise ValueError(f"{run_dir.name} is already queued to resume")
-    return _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}")
+    if later := _resumed_later(job, run_dir):
+        raise ValueError(f"{run_dir.name} was taken on by a later job, {later.id}: resume it from that job")
+    return _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}",
+                  name=f"{run_dir.name}-resumed")
 
 
-def _queue(model: str, request: dict, message: str) -> Job:
-    job = Job(new_run_dir(model, jobs_dir()))  # the same unique timestamped naming as runs
+def _queue(model: str, request: dict, message: str, name: str = "") -> Job:
+    job = Job(new_run_dir(model, jobs_dir(), name=name))  # the same unique timestamped naming as runs
     atomic_write_json(job.path / "request.json", request)
     job.set_state("queued", created=time.time())
     job.log(message)
@@ -156,7 +179,7 @@ def list_jobs() -> list[Job]:
     if not base.is_dir():
         return []
     return sorted((Job(p) for p in base.iterdir() if (p / "request.json").exists()),
-                  key=lambda j: j.id, reverse=True)
+                  key=lambda j: (j.created, j.id), reverse=True)
 
 
 def counts() -> dict[str, int]:
@@ -186,7 +209,7 @@ def tick() -> None:
                               finished=time.time())
                 job.log("marked failed: runner process is gone")
         busy = sum(j.state.get("state") in ("starting", "running") for j in jobs)
-        for job in sorted((j for j in jobs if j.state.get("state") == "queued"), key=lambda j: j.id):
+        for job in sorted((j for j in jobs if j.state.get("state") == "queued"), key=lambda j: (j.created, j.id)):
             if busy >= concurrency():
                 break
             _spawn(job)
@@ -241,6 +264,10 @@ def _runner_alive(job: Job, st: dict) -> bool:
 
 
 # --- the runner process ------------------------------------------------------------------------
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
+
+
 def record(history: list[dict], point: dict) -> None:
     """Append a progress point; past HISTORY_POINTS, every other training sample goes, so the live
     curves keep the whole run (at a coarser step) and every epoch's validation point."""
@@ -262,6 +289,7 @@ def run_job(job: Job) -> int:
         return 0
     history: list[dict] = []
     last_write = [0.0]
+    announced: list[bool] = []  # the first training report gets a line in the log
 
     def on_progress(p: dict) -> None:
         p = {**p, "time": time.time()}
@@ -276,6 +304,11 @@ def run_job(job: Job) -> int:
             val = f", val acc {p['val_acc']:.2f}%" if "val_acc" in p else ""
             job.log(f"epoch {p['epoch']}/{p['epochs']}: train loss {p['train_loss']:.4f}, "
                     f"train acc {p['train_acc']:.2f}%{val}")
+        elif p.get("phase") == "train" and not announced:
+            announced.append(True)
+            job.log(f"training: epoch {p['epoch']}/{p['epochs']}, step {p['step']} of {p['total_steps']}, "
+                    f"{p['images_per_s']:,.0f} images/s, about {_duration(p['eta_s'])} to go; the log adds a "
+                    "line when each epoch ends, the bar above moves meanwhile")
         elif p.get("phase") in ("loading data", "test"):
             job.log({"loading data": "loading data", "test": "evaluating on the test set"}[p["phase"]])
 

@@ -64,7 +64,8 @@ def load_image(src: str | os.PathLike | bytes | io.IOBase) -> Image.Image:
     except UnidentifiedImageError as exc:
         raise ImageError(f"not a supported image (allowed: {', '.join(FORMATS)})") from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise ImageError(f"the image is damaged or truncated ({str(exc)[:120]})") from exc
+        raise ImageError("the image is damaged or cut short (the file ends before the picture does, or its data "
+                         "is corrupt): save or download it again and retry") from exc
     img = ImageOps.exif_transpose(img) or img
     if min(img.size) < MIN_SIDE:
         raise ImageError(f"image is too small ({img.width}x{img.height} pixels; at least {MIN_SIDE}x{MIN_SIDE} "

@@ -50,25 +50,35 @@ if rows:
     st.caption("Solid lines: training set (running average over the epoch); dashed: validation set. Training "
                "loss can sit well above validation loss: it is measured on augmented images, with label smoothing "
                "where the recipe uses it (the flagships do), while the weights are still changing.")
-else:
-    st.caption("These runs have no per-epoch metrics.")
+without = [n for n, r in zip(picked, chosen) if not r.metrics]
+if without:
+    st.caption(f"No curves for {', '.join(without)}: " + ("an ensemble votes runs that trained, and trains nothing "
+               "itself; its members' curves are theirs." if all(is_ensemble(by_name[n].path) for n in without)
+               else "no per-epoch metrics were saved (an ensemble trains nothing itself)."))
 
 st.subheader("Results and hyperparameters")
 results = compare.results(chosen, picked)
 shown = common.with_dashes(results, {
     "test_accuracy": "{:.2f}", "reported_accuracy": "{:.2f}", "accuracy_gap": "{:+.2f}", "params": "{:,.0f}",
-    "reported_params": "{:,.0f}", "epochs": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"})
+    "reported_params": "{:,.0f}", "epochs_trained": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"})
+shown["report"] = shown["report"].replace("", "—")
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True),
                             "test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
                             "accuracy_gap": "measured − report", "reported_params": "report's params",
-                            "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)"})
+                            "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)",
+                            "epochs_trained": st.column_config.TextColumn(
+                                "epochs trained", help="Epochs the run trained (early stopping may end it before "
+                                "its `epochs` setting, below)")})
 diff_only = st.toggle("Differences only", value=len(chosen) > 1, key="cmp.diff", persist_state="session")
 settings = compare.hyperparameters(chosen, False, picked)
-hp = compare.only_differences(settings) if diff_only else settings
+hp = compare.blank_unused(settings)
+hp = compare.only_differences(hp) if diff_only else hp
 st.dataframe(hp.rename_axis("setting").reset_index(), hide_index=True, width="stretch",
              height=min(600, 35 * (len(hp) + 1) + 3),
              column_config={"setting": st.column_config.TextColumn(width="medium", pinned=True)})
+st.caption("—: the setting does nothing for that run (another choice leaves it unused, or its augmentation is off); "
+           "the CSV holds every value.")
 st.download_button("Download results and every hyperparameter (CSV)",  # whatever the toggle hides
                    compare.export(results, settings).to_csv().encode(), "runs.csv", "text/csv")
 
@@ -125,8 +135,12 @@ metric = st.radio("Metric", ["recall", "precision", "f1"], horizontal=True, key=
                   help="Recall: the share of the class's test images the run called that class. Precision: the "
                        "share of the run's answers of that class that were right. F1: their harmonic mean.")
 pc = compare.per_class(chosen, picked)
-fig = px.bar(pc[pc.metric == metric], x="class", y="value", color="run", barmode="group", height=380)
-fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), yaxis_range=[max(0, pc.value.min() - 5), 100])
+# dots, not bars: the axis starts near the lowest value, which a bar (read by its length) would exaggerate
+fig = px.scatter(pc[pc.metric == metric], x="class", y="value", color="run", symbol="run", height=380,
+                 color_discrete_sequence=px.colors.qualitative.Plotly)  # the curves' colours
+fig.update_traces(marker=dict(size=11, line=dict(width=1, color="white")))
+fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), scattermode="group",
+                  yaxis_range=[max(0, pc.value.min() - 3), 100.5])
 st.plotly_chart(fig, width="stretch")
 
 st.subheader("Architecture × loss (report 003's experiment)")

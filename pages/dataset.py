@@ -66,7 +66,8 @@ with balance:
     fig = go.Figure([go.Bar(name=k, x=CLASSES, y=v) for k, v in counts.items()])
     fig.update_layout(barmode="group", height=380, yaxis_title="images", margin=dict(t=20))
     st.plotly_chart(fig, width="stretch")
-    st.caption(" · ".join(f"{k}: {sum(v):,} images" for k, v in counts.items()))
+    st.caption(" · ".join(f"{k}: {sum(v):,} images" for k, v in counts.items()) + ". All three splits at once, "
+               "whichever split is chosen above: the validation images are held out of the 60,000 training ones.")
 
 with means:
     st.markdown(f"**Mean image per class** ({which} split)")
@@ -124,4 +125,5 @@ with augment:
     else:
         pick = ds.sample(train.labels, 12, seed=1)  # the same 12 images for every draw
         grid = preview_grid(train.images[pick], cfg, int(seed), train.labels[pick])
-        preview.image(ds.upscale(grid.numpy()), caption="top: original · bottom: augmented")
+        preview.image(ds.upscale(grid.numpy()), caption="top: original · bottom: augmented. Always training images, "
+                      "whichever split is chosen above: only training batches are augmented.")

@@ -80,8 +80,11 @@ else:
             "test_accuracy": st.column_config.ProgressColumn("test accuracy", format="%.2f%%",
                                                              min_value=0, max_value=100),
             "run": st.column_config.TextColumn("run", width="medium", pinned=True),
+            "rank": st.column_config.NumberColumn("rank", width=45),
+            "epochs": st.column_config.TextColumn("epochs", width=55),
+            "loss": st.column_config.TextColumn("loss", width=80),
             "params": st.column_config.NumberColumn("params", format="localized"),
-            "train_time_s": st.column_config.NumberColumn("training time (s)", format="%.0f"),
+            "train_time_s": st.column_config.NumberColumn("train time (s)", format="%.0f", width=95),
         })
     st.caption(f"{shown_count} evaluated run(s); accuracy is on the official 10,000-image test set.")
     against_reports(pd.DataFrame(rows))

@@ -173,9 +173,13 @@ if mode == "Explain one image":
                 if not prepared.found:
                     st.info(f"{NOT_FOUND}. A plain background or a tighter crop helps.")
     if image28 is None:
-        st.info("Choose an input above.")
+        st.info("Upload a photo of a garment above." if source == "Upload a photo" else
+                "Take a photo with the camera above (the browser asks for permission first).")
         st.stop()
-    st.markdown("**Preprocessing** — what the model sees, step by step")
+    if source == "Test image":
+        st.markdown("**The test image** — already 28×28 and Fashion-MNIST-like, so no preprocessing")
+    else:
+        st.markdown("**Preprocessing** — what the model sees, step by step")
     st.image([_square(s) for _, s in steps], caption=[n for n, _ in steps], width=110)
     answer = answer_for(run, image28)
     probs, pred, cal = np.array(answer["probabilities"]), answer["index"], answer["cal"]
@@ -196,7 +200,7 @@ if mode == "Explain one image":
                             default=(rest if source == "Test image" else tuned)[:2],
                             format_func=lambda n: common.run_label(by_name[n]))
     cols = st.columns(1 + len(others))
-    cols[0].plotly_chart(bars(probs, k, run.name), width="stretch", key="pr.bars.main")
+    cols[0].plotly_chart(bars(probs, k, f"{run.name}: {describe(answer)}"), width="stretch", key="pr.bars.main")
     for col, name in zip(cols[1:], others):
         try:
             other = answer_for(by_name[name], image28)
@@ -205,7 +209,10 @@ if mode == "Explain one image":
         except ValueError as exc:
             col.error(f"{name}: {exc}")
     st.subheader("Attributions")
-    choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target", persist_state="session")
+    choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target", persist_state="session",
+                          format_func=lambda c: c if c != "predicted" else
+                          f"predicted: {CLASSES[pred]}" + (" (the likeliest class of an unsure answer)"
+                                                           if answer["unsure"] else ""))
     target = pred if choice == "predicted" else CLASSES.index(choice)
     attribution_panel(np.asarray(image28), np.asarray(image28), target)
 else:

@@ -142,12 +142,16 @@ def model_card(name: str, kwargs: str) -> None:
     info = model_info(name)
     try:
         params = f"{_num_params(name, kwargs):,}"
-    except Exception as exc:  # noqa: BLE001 - bad kwargs are reported by validation below
-        params = f"? ({type(exc).__name__})"
-    reported = f"{info.reported_accuracy:.2f}%" if info.reported_accuracy else "—"
-    st.info(f"**{name}** — {info.description}  \nreport: {info.report} · parameters: {params} "
-            f"(report: {info.reported_params or '—'}) · reported test accuracy: {reported}"
-            + (f"  \n{info.notes}" if info.notes else ""))
+    except Exception:  # noqa: BLE001 - bad kwargs are reported by validation below
+        params = "? (fix model_kwargs first)"
+    if info.report == "ours":
+        source = f"our own architecture · parameters: {params}"
+    else:
+        source = (f"report {info.report} · parameters: {params}"
+                  + (f" (the report: {info.reported_params:,})" if info.reported_params else "")
+                  + (f" · the report's test accuracy: {info.reported_accuracy:.2f}%" if info.reported_accuracy
+                     else " · the report gives no test accuracy"))
+    st.info(f"**{name}** — {info.description}  \n{source}" + (f"  \n{info.notes}" if info.notes else ""))
 
 
 def curves(job: jobs.Job) -> None:
@@ -226,9 +230,9 @@ else:
         st.toast(toast)
     cfg = config_form()
     if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
-        if twin := jobs.unfinished_twin(cfg):
-            st.warning(f"Job {twin.id} with exactly these settings is already {twin.state['state']}, so this one was "
-                       "not queued. Change a setting (the seed, say) to train another like it.")
+        if twin := jobs.unfinished_twin(cfg):  # a toast: a banner would outlive the twin
+            st.toast(f"Job {twin.id} with exactly these settings is already {twin.state['state']}, so this one was "
+                     "not queued. Change a setting (the seed, say) to train another like it.", icon=":material/block:")
         else:
             job = jobs.submit(cfg)
             st.toast(f"Queued job {job.id}: it is in the Jobs list below.", icon=":material/schedule:")

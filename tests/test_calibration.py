@@ -54,6 +54,12 @@ def test_decide_is_sure_on_a_peak_and_torn_on_a_tie():
     assert torn["unsure"] and torn["label"] == "Coat" and torn["torn_between"][:2] == ["Coat", "Shirt"]
     assert describe(torn).startswith("Unsure — torn between Coat") and "Shirt" in describe(torn)
     assert "or none of the ten classes" in describe(torn)  # a hat or a skirt is answered this way too
+    assert describe(torn).startswith("Unsure — torn between Coat (45.0%) and Shirt (39.0%)")  # each with its share
+    flat = np.array([0.156, 0.09, 0.115, 0.103, 0.09, 0.07, 0.108, 0.111, 0.09, 0.067])  # nothing near half
+    answer = decide(flat, Calibration(temperature=1.0, threshold=0.55))
+    assert answer["unsure"] and answer["torn_between"] == ["T-shirt/top", "Pullover", "Sneaker"]
+    assert describe(answer) == ("Unsure — no class stands out, so perhaps none of the ten classes "
+                                "(likeliest: T-shirt/top 15.6%, Pullover 11.5%, Sneaker 11.1%)")  # not "torn"
     # a hotter temperature makes the same peak unsure
     assert decide(peak, Calibration(temperature=4.0, threshold=0.55))["unsure"]
 

@@ -86,7 +86,7 @@ def test_an_ensemble_shows_its_members_training_time_and_no_config_of_its_own(tm
     (vote.path / "eval.json").write_text(json.dumps({"test_accuracy": 87.0, "epochs": 0, "train_time_s": 0.0}))
     (vote.path / "ensemble.json").write_text(json.dumps({"members": ["m1", "m2"], "weights": [0.5, 0.5]}))
     row = compare.results([Run(vote.path)]).iloc[0]
-    assert np.isnan(row["epochs"]) and row["train_time_s"] == 350.5  # not "0 epochs in 0 s"
+    assert np.isnan(row["epochs_trained"]) and row["train_time_s"] == 350.5  # not "0 epochs in 0 s"
     assert np.isnan(row["reported_accuracy"]) and row["report"] == ""  # blank, not the word None
     assert compare.hyperparameters([Run(vote.path), members[0]]).loc["lr", "vote"] == "—"
     hp = compare.hyperparameters([Run(vote.path), *members], differences_only=True)
@@ -102,3 +102,23 @@ def test_the_csv_holds_every_setting_once_whatever_the_page_shows(tmp_path):
     assert not table.columns.duplicated().any()
     assert {"test_accuracy", "lr", "momentum", "augment.hflip_p"} <= set(table.columns)  # not only the differences
     assert table.loc["b", "lr"] == "0.01"
+    assert table.loc["a", "epochs"] == "10" and table.loc["a", "epochs_trained"] != table.loc["a", "epochs"]  # both kept
+    text = compare.export(compare.results(runs), compare.hyperparameters(runs)).to_csv()
+    assert ",-0.6," in text and ",7850," in text and "7850.0" not in text  # gap 84.0 - 84.60, params whole
+    assert ",false," in text and "False" not in text  # true/false, as --set takes them
+
+
+def test_settings_a_run_does_not_use_show_a_dash_and_are_no_difference(tmp_path):
+    sgd = make_run(tmp_path, "sgd", 84.0, model="mlp_baseline", optimizer="sgd", momentum=0.9,
+                   augment={"erase_p": 0.5, "erase_area": 0.3})
+    adam = make_run(tmp_path, "adam", 85.0, model="mlp_baseline", optimizer="adam", momentum=0.5,
+                    augment={"erase_p": 0.0, "erase_area": 0.1})
+    shown = compare.blank_unused(compare.hyperparameters([sgd, adam]))
+    assert shown.loc["momentum", "sgd"] == "0.9" and shown.loc["momentum", "adam"] == "—"  # adam has no momentum
+    assert shown.loc["beta1", "sgd"] == "—" and shown.loc["beta1", "adam"] == "0.9"
+    assert shown.loc["augment.erase_area", "sgd"] == "0.3" and shown.loc["augment.erase_area", "adam"] == "—"
+    assert shown.loc["augment.erase_p", "adam"] == "0.0"  # the switch itself is shown
+    assert shown.loc["photo_batch", "sgd"] == "—"  # no photo_dir
+    diff = compare.only_differences(shown)
+    assert {"optimizer", "augment.erase_p"} <= set(diff.index)
+    assert not {"momentum", "augment.erase_area", "beta1"} & set(diff.index)  # differ only where unused

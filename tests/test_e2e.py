@@ -59,7 +59,7 @@ def test_every_page_renders(app):
         open_page(page, url, name)
         no_exception(page)
         sidebar = page.inner_text("[data-testid='stSidebar']")
-        assert "Device:" in sidebar and "Predict & Explain" in sidebar, sidebar
+        assert "Device:" in sidebar and "Predict & explain" in sidebar, sidebar
         shot(page, f"page-{name.lower()}")
 
 
@@ -75,7 +75,7 @@ def test_upload_predicts_and_explains(app, tiny_run):
     no_exception(page)
     assert page.locator("[data-testid='stImage']").count() >= 4  # steps + heat maps
     shot(page, "predict-upload")
-    for name in ("Dataset", "Predict & Explain"):  # the uploader comes back empty; the photo does not go
+    for name in ("Dataset", "Predict & explain"):  # the uploader comes back empty; the photo does not go
         page.locator("[data-testid='stSidebarNav'] a", has_text=name).click()
         wait_idle(page)
     page.get_by_text("Showing your last upload").wait_for(timeout=60_000)

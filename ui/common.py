@@ -10,6 +10,7 @@ import torch
 import torch.nn as nn
 
 from fashion_core import data as fdata
+from fashion_core.augment import op_groups
 from fashion_core.config import field_help
 from fashion_core.runs import Run, list_runs, load_model
 
@@ -131,7 +132,7 @@ def with_dashes(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
 def run_label(run: Run) -> str:
     ev = run.eval or {}
     acc = f"{ev['test_accuracy']:.2f}%" if "test_accuracy" in ev else "not evaluated"
-    return (f"{run.name} · {ev.get('model', '?')} · {acc}" + (" · shipped" if run.shipped else "")
+    return (f"{run.name} · {ev.get('model', '?')} · {acc}" + (" · shipped" if run.shipped else " · yours")
             + ("" if run.has_weights else " · evaluation only"))
 
 
@@ -164,24 +165,9 @@ def field_input(label: str, default, key: str, choices: tuple | None = None, dis
     return st.text_input(label, key=key, disabled=disabled, help=help, persist_state="session")
 
 
-def augment_groups() -> list[list]:
-    """AugmentConfig's fields grouped per op: each `*_p` field starts a group, its strengths follow."""
-    from dataclasses import fields
-
-    from fashion_core.augment import AugmentConfig
-
-    groups: list[list] = []
-    for f in fields(AugmentConfig):
-        if f.name.endswith("_p") or not groups:
-            groups.append([f])
-        else:
-            groups[-1].append(f)
-    return groups
-
-
 def load_augment_preset(cfg, prefix: str) -> None:
     """Write an AugmentConfig's values into the widgets' session state (a preset or recipe)."""
-    for group in augment_groups():
+    for group in op_groups():
         for f in group:
             v = getattr(cfg, f.name)
             if f.name.endswith("_p"):
@@ -198,7 +184,7 @@ def augment_inputs(prefix: str, columns: int = 2):
     values, helps = {}, field_help(AugmentConfig)
     default = AugmentConfig()
     cols = st.columns(columns)
-    for i, group in enumerate(augment_groups()):
+    for i, group in enumerate(op_groups()):
         with cols[i % columns].container(border=True):
             head, rest = group[0], group[1:]
             on = True
