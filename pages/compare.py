@@ -27,6 +27,7 @@ picked = st.multiselect("Runs", list(by_name), key="cmp.runs", persist_state="se
                         format_func=lambda n: common.run_label(by_name[n]))
 common.to_url("cmp.runs")
 chosen = [by_name[n] for n in picked]
+COLOURS = {n: px.colors.qualitative.Plotly[i % 10] for i, n in enumerate(picked)}  # one colour per run on every chart
 if not chosen:
     st.info("Pick at least one run.")
     st.stop()
@@ -38,8 +39,8 @@ if rows:
     c1, c2 = st.columns(2)
     for col, metric in ((c1, "loss"), (c2, "acc")):
         fig = go.Figure()
-        for i, (name, g) in enumerate(df.groupby("run", sort=False)):
-            colour = px.colors.qualitative.Plotly[i % 10]
+        for name, g in df.groupby("run", sort=False):
+            colour = COLOURS[name]
             for split, dash in (("train", "solid"), ("val", "dash")):
                 if f"{split}_{metric}" in g:
                     fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=f"{name} {split}",
@@ -137,7 +138,7 @@ metric = st.radio("Metric", ["recall", "precision", "f1"], horizontal=True, key=
 pc = compare.per_class(chosen, picked)
 # dots, not bars: the axis starts near the lowest value, which a bar (read by its length) would exaggerate
 fig = px.scatter(pc[pc.metric == metric], x="class", y="value", color="run", symbol="run", height=380,
-                 color_discrete_sequence=px.colors.qualitative.Plotly)  # the curves' colours
+                 color_discrete_map=COLOURS)
 fig.update_traces(marker=dict(size=11, line=dict(width=1, color="white")))
 fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), scattermode="group",
                   yaxis_range=[max(0, pc.value.min() - 3), 100.5])

@@ -102,7 +102,7 @@ CLASS_METHODS = ("Saliency", "Grad-CAM", "Guided Backprop")
 def attribution_panel(images: np.ndarray, shown: np.ndarray, target: int, many: bool = False) -> None:
     """Heat map and overlay per chosen method, with its runtime."""
     methods = explain.available_methods(model)
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns([5, 3])
     chosen = c1.multiselect("Methods", methods, key="pr.methods.class" if many else "pr.methods",
                             persist_state="session",
                             default=[m for m in methods if m in CLASS_METHODS] if many else methods)
