@@ -329,8 +329,8 @@ def recipe_note(name: str) -> str:
     if name in RECIPE_NOTES:
         return RECIPE_NOTES[name]
     d = TrainConfig()
-    return (f"TrainConfig's defaults: {d.optimizer} at lr {d.lr:g}, {d.schedule} schedule, {d.epochs} epochs, "
-            f"batch {d.batch_size}, no augmentation.")
+    return (f"The plain starting point: {d.optimizer} at lr {d.lr:g}, {d.schedule} schedule, {d.epochs} epochs, "
+            f"batch {d.batch_size}, no augmentation. A recipe fills the form with a report's settings instead.")
 
 
 def recipe(name: str, **overrides) -> TrainConfig:
