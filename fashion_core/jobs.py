@@ -148,7 +148,7 @@ def resume(job: Job) -> Job:
 
 
 def _queue(model: str, request: dict, message: str, name: str = "") -> Job:
-    job = Job(new_run_dir(model, jobs_dir(), name=name))  # the same unique timestamped naming as runs
+    job = Job(new_run_dir(model, jobs_dir(), name=name))  # timestamp-model, as runs are, unless named
     atomic_write_json(job.path / "request.json", request)
     job.set_state("queued", created=time.time())
     job.log(message)

@@ -87,4 +87,5 @@ else:
             "train_time_s": st.column_config.NumberColumn("train time (s)", format="%.0f", width=95),
         })
     st.caption(f"{shown_count} evaluated run(s); accuracy is on the official 10,000-image test set.")
-    against_reports(pd.DataFrame(rows))
+    everything = pd.DataFrame(rows)
+    against_reports(everything[everything["path"].isin(table["path"])])  # the runs the filter shows

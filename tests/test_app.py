@@ -178,6 +178,7 @@ def test_overview_leaderboard_lists_the_run_and_points_out_the_users_own(ready, 
     assert "2 of 2 runs match or beat the test accuracy their model's report gives" in text_of(at)
     at.segmented_control(key="ov.show").set_value("yours").run()
     assert at.dataframe[0].value["run"].tolist() == [ready.name]
+    assert "1 of 1 runs match or beat" in text_of(at)  # the chart follows the filter
 
 
 def test_dataset_page_controls(ready):
