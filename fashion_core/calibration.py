@@ -28,6 +28,7 @@ DEFAULT_THRESHOLD = 0.55
 MAX_MAPPED_UNSURE = 0.12
 TORN_MASS = 0.8  # torn_between: the fewest top classes holding this much calibrated probability
 TORN_MAX = 3
+SURELY_ONE_OF = 0.95  # describe(): listed classes holding this much are not "or none of the ten classes"
 FLAT_MASS = 0.5  # describe(): listed classes holding less than this are "no class stands out", not "torn"
 
 
@@ -252,7 +253,7 @@ def percent(p: float) -> str:
 def describe(answer: dict) -> str:
     """One line for a decide() answer: 'Coat (93.1%)', or 'Unsure — torn between Coat (45.0%) and Shirt
     (39.0%), or none of the ten classes' (a garment with no Fashion-MNIST class, a hat, gets this
-    answer too), or, when the classes it lists hold under FLAT_MASS of the probability, 'Unsure — no
+    answer too; the last words go when the classes named hold SURELY_ONE_OF of it), or, when the classes it lists hold under FLAT_MASS of the probability, 'Unsure — no
     class stands out, so perhaps none of the ten classes (likeliest: Coat 15.6%, ...)'."""
     if not answer["unsure"]:
         return f"{answer['label']} ({percent(answer['confidence'])})"
@@ -261,7 +262,8 @@ def describe(answer: dict) -> str:
         return ("Unsure — no class stands out, so perhaps none of the ten classes (likeliest: "
                 + ", ".join(f"{c} {percent(v)}" for c, v in zip(answer["torn_between"], p)) + ")")
     *first, last = (f"{c} ({percent(v)})" for c, v in zip(answer["torn_between"], p))
-    return f"Unsure — torn between {', '.join(first)} and {last}, or none of the ten classes"
+    none = ", or none of the ten classes" if sum(p) < SURELY_ONE_OF else ""  # 50/50 between two shoes: one of them
+    return f"Unsure — torn between {', '.join(first)} and {last}{none}"
 
 
 def main(argv: list[str] | None = None) -> int:

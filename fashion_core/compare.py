@@ -91,6 +91,7 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
         gap = (df["test_accuracy"] - df["reported_accuracy"].astype(float)).round(2)
         df.insert(df.columns.get_loc("reported_accuracy") + 1, "accuracy_gap", gap)
         df["reported_params"] = df["reported_params"].astype("Int64")  # no "7850.0" in the CSV
+        df["latency_ms"] = df["latency_ms"].astype(float).round(4)
     return df
 
 

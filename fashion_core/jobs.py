@@ -264,10 +264,6 @@ def _runner_alive(job: Job, st: dict) -> bool:
 
 
 # --- the runner process ------------------------------------------------------------------------
-def _duration(seconds: float) -> str:
-    return f"{seconds:.0f} s" if seconds < 90 else f"{seconds / 60:.0f} min"
-
-
 def record(history: list[dict], point: dict) -> None:
     """Append a progress point; past HISTORY_POINTS, every other training sample goes, so the live
     curves keep the whole run (at a coarser step) and every epoch's validation point."""
@@ -300,15 +296,13 @@ def run_job(job: Job) -> int:
         if final or p["time"] - last_write[0] >= 0.5:
             last_write[0] = p["time"]
             atomic_write_json(job.path / "progress.json", {"latest": p, "history": history})
+        if p.get("phase") in ("train", "epoch") and not announced:  # the first report, whichever comes first
+            announced.append(True)
+            job.log(f"training (epoch {p['epoch']}/{p['epochs']}); a line per epoch follows")
         if p.get("phase") == "epoch":
             val = f", val acc {p['val_acc']:.2f}%" if "val_acc" in p else ""
             job.log(f"epoch {p['epoch']}/{p['epochs']}: train loss {p['train_loss']:.4f}, "
                     f"train acc {p['train_acc']:.2f}%{val}")
-        elif p.get("phase") == "train" and not announced:
-            announced.append(True)
-            job.log(f"training: epoch {p['epoch']}/{p['epochs']}, step {p['step']} of {p['total_steps']}, "
-                    f"{p['images_per_s']:,.0f} images/s, about {_duration(p['eta_s'])} to go; the log adds a "
-                    "line when each epoch ends, the bar above moves meanwhile")
         elif p.get("phase") in ("loading data", "test"):
             job.log({"loading data": "loading data", "test": "evaluating on the test set"}[p["phase"]])
 

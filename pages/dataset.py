@@ -77,7 +77,7 @@ with means:
 
 with hists:
     width = 256 // hist.shape[1]  # intensities per bin
-    st.caption(f"Share of each class's pixels per intensity bin ({width} levels wide), pure black (0, the "
+    st.caption(f"{which.capitalize()} split: share of each class's pixels per intensity bin ({width} levels wide), pure black (0, the "
                f"background) left out. The first bin (1–{width - 1}) still holds the many near-black pixels at "
                "the garments' edges.")
     centres = (np.arange(hist.shape[1]) + 0.5) * width

@@ -44,7 +44,8 @@ def against_reports(table: pd.DataFrame) -> None:
     st.plotly_chart(fig, width="stretch")
     ahead = int((table["test_accuracy"] >= table["reported_accuracy"]).sum())
     st.caption(f"{ahead} of {len(table)} runs match or beat the test accuracy their model's report gives (green line; "
-               "red: below it). A report gives one number per model, for its own recipe, so every run of that model "
+               "red: below it), in the order of the reports' numbers; runs of a model no report scored (ours, "
+               "ensembles) are left out. A report gives one number per model, for its own recipe, so every run of that model "
                "is drawn against it, whatever its loss or schedule. The shipped runs were trained on a 2-core CPU with "
                "epoch caps, so several stop short of their report's epochs (hover a dot for its count); Compare sets "
                "the two numbers side by side.")

@@ -83,13 +83,19 @@ def _forget_upload() -> None:
         st.session_state.pop("pr.last_upload", None)
 
 
+def chart_title(name: str, answer: dict) -> str:
+    """A chart's short heading: the run, its top class and share, and whether that is unsure."""
+    return f"{name}: {answer['label']} ({percent(answer['confidence'])})" + (", unsure" if answer["unsure"] else "")
+
+
 def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
     top = np.argsort(probs)[::-1][:k][::-1]
     fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
                            text=[percent(probs[i]) for i in top], textposition="auto"))
     lines = textwrap.wrap(title, 40) or [""]  # plotly cuts a long title off at the chart's edge instead
-    fig.update_layout(title="<br>".join(lines), height=height + 18 * (len(lines) - 1),
-                      margin=dict(l=10, r=10, t=22 + 18 * len(lines), b=10), xaxis_range=[0, 100],
+    fig.update_layout(title=dict(text="<br>".join(lines), y=1, yanchor="top", yref="container", pad=dict(t=6)),
+                      height=height + 20 * (len(lines) - 1),
+                      margin=dict(l=10, r=10, t=16 + 20 * len(lines), b=10), xaxis_range=[0, 100],
                       xaxis_title="probability %", title_font_size=13)
     return fig
 
@@ -200,20 +206,21 @@ if mode == "Explain one image":
                             default=(rest if source == "Test image" else tuned)[:2],
                             format_func=lambda n: common.run_label(by_name[n]))
     cols = st.columns(1 + len(others))
-    cols[0].plotly_chart(bars(probs, k, f"{run.name}: {describe(answer)}"), width="stretch", key="pr.bars.main")
+    cols[0].plotly_chart(bars(probs, k, chart_title(run.name, answer)), width="stretch", key="pr.bars.main")
     for col, name in zip(cols[1:], others):
         try:
             other = answer_for(by_name[name], image28)
-            col.plotly_chart(bars(np.array(other["probabilities"]), k, f"{name}: {describe(other)}"),
+            col.plotly_chart(bars(np.array(other["probabilities"]), k, chart_title(name, other)),
                              width="stretch", key=f"pr.bars.{name}")
         except ValueError as exc:
             col.error(f"{name}: {exc}")
     st.subheader("Attributions")
+    # a fixed label: a label that changes with the answer is left stale in the closed box by the browser
     choice = st.selectbox("Explain the class", ["predicted"] + CLASSES, key="pr.target", persist_state="session",
-                          format_func=lambda c: c if c != "predicted" else
-                          f"predicted: {CLASSES[pred]}" + (" (the likeliest class of an unsure answer)"
-                                                           if answer["unsure"] else ""))
+                          format_func=lambda c: "the predicted class" if c == "predicted" else c)
     target = pred if choice == "predicted" else CLASSES.index(choice)
+    st.caption(f"The maps below explain **{CLASSES[target]}**" + (
+        " (the likeliest class of an unsure answer)." if choice == "predicted" and answer["unsure"] else "."))
     attribution_panel(np.asarray(image28), np.asarray(image28), target)
 else:
     if not common.data_ready():

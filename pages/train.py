@@ -129,13 +129,27 @@ def init_from_input(key: str, model: str, help: str) -> str:
     runs = {str(r.path.resolve().relative_to(here)) if r.path.resolve().is_relative_to(here) else str(r.path): r
             for r in common.finished_runs() if (r.path / "best.pt").exists() and r.config.model == model}
     current = st.session_state.setdefault(key, "")
-    same = [k for k, r in runs.items() if current and r.path.resolve() == Path(current).resolve()]
-    if same:  # a job's absolute path to a listed run: show it as that run
+    same = [k for k, r in runs.items() if current and (r.path.resolve() == Path(current).resolve() or r.name == current)]
+    if same:  # a job's absolute path to a listed run, or a run's name typed in: show it as that run
         current = st.session_state[key] = same[0]
     options = ["", *runs] + ([current] if current and current not in runs else [])
     return st.selectbox("init_from", options, key=key, help=help, accept_new_options=True, persist_state="session",
+                        on_change=adopt_split, args=(key, runs),
                         format_func=lambda p: common.run_label(runs[p]) + f" · {p}" if p in runs
                         else p or "none: start from the model's initial weights") or ""
+
+
+def adopt_split(key: str, runs: dict) -> None:
+    """A run picked to start from: take over its validation split, or validation would score images
+    the run trained on (validate() refuses that)."""
+    start = runs.get(st.session_state[key]) or next((r for r in runs.values() if r.name == st.session_state[key]), None)
+    if start is None:
+        return
+    split = {k: getattr(start.config, k) for k in ("val_split", "val_fraction", "val_count", "seed")}
+    if any(st.session_state.get(f"cfg.{k}") != v for k, v in split.items()):
+        st.session_state.update({f"cfg.{k}": v for k, v in split.items()})
+        st.toast(f"The Data split tab now holds {start.name}'s validation split ({split['val_split']}, seed "
+                 f"{split['seed']}), so validation scores only images neither run trained on.")
 
 
 def model_card(name: str, kwargs: str) -> None:
@@ -195,17 +209,21 @@ def job_list() -> None:
                                   f"{p['total_steps']}{eta} · {p.get('images_per_s', 0):,.0f} images/s")
             elif s in ("running", "starting"):
                 st.progress(0.0, p.get("phase", "starting…"))
-            if s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
+            if s in jobs.ACTIVE and job.cancel_requested:
+                st.caption("Cancelling: it stops after the current batch, or once the validation pass under way "
+                           "ends.")
+            elif s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
                 jobs.cancel(job)
-                st.rerun(scope="fragment")
+                st.rerun()  # the sidebar's job count too
             if (stopped := jobs.resumable(job)) and st.button(
                     "Resume", key=f"resume-{job.id}",
                     help=f"Queue a new job that carries {stopped.name} on from its last checkpoint."):
                 try:
-                    jobs.resume(job)
+                    resumed = jobs.resume(job)
                 except ValueError as exc:  # already queued to resume (another tab, a second click)
                     st.warning(str(exc))
                 else:
+                    st.session_state["train.toast"] = f"Queued job {resumed.id}: it carries {stopped.name} on."
                     st.rerun()  # the new job heads the list
             if st.button("Load its settings into the form", key=f"load-{job.id}", on_click=load_job, args=(job,),
                          help="Fill the form above with this job's settings, model and augmentation included."):

@@ -489,9 +489,10 @@ def test_init_from_offers_the_finished_runs_of_the_chosen_model(ready):
     at.selectbox(key="cfg.model").set_value(ready.config.model).run()
     pick = at.selectbox(key="cfg.init_from")
     assert len(pick.options) == 2 and ready.name in pick.options[1] and ready.config.model in pick.options[1]
-    pick.set_value(str(ready.path)).run()
-    message = "\n".join(e.value for e in at.error)
-    assert "must be a finished run" not in message and not at.exception
+    at.selectbox(key="cfg.val_split").set_value("stratified").run()  # not the run's split (random)
+    at.selectbox(key="cfg.init_from").set_value(str(ready.path)).run()
+    assert not at.error and not at.exception, [e.value for e in at.error]  # the run's split came with it
+    assert at.selectbox(key="cfg.val_split").value == ready.config.val_split and any("split" in t.value for t in at.toast)
     typed = AppTest.from_file(APP, default_timeout=120)  # a folder typed into the box, which takes new text
     typed.session_state["cfg.init_from"] = str(ready.path.parent / "typo")
     typed.run().switch_page("pages/train.py").run()

@@ -55,6 +55,10 @@ def test_decide_is_sure_on_a_peak_and_torn_on_a_tie():
     assert describe(torn).startswith("Unsure — torn between Coat") and "Shirt" in describe(torn)
     assert "or none of the ten classes" in describe(torn)  # a hat or a skirt is answered this way too
     assert describe(torn).startswith("Unsure — torn between Coat (45.0%) and Shirt (39.0%)")  # each with its share
+    shoe = np.full(10, 0.0001)
+    shoe[9], shoe[5] = 0.5049, 0.4942  # Ankle boot or Sandal: one of the ten, surely
+    assert describe(decide(shoe, Calibration(temperature=1.0, threshold=0.55))) == \
+        "Unsure — torn between Ankle boot (50.5%) and Sandal (49.4%)"
     flat = np.array([0.156, 0.09, 0.115, 0.103, 0.09, 0.07, 0.108, 0.111, 0.09, 0.067])  # nothing near half
     answer = decide(flat, Calibration(temperature=1.0, threshold=0.55))
     assert answer["unsure"] and answer["torn_between"] == ["T-shirt/top", "Pullover", "Sneaker"]

@@ -131,7 +131,7 @@ def test_a_runner_told_to_terminate_saves_its_place_and_says_so(queue):
     os.kill(st["pid"], signal.SIGTERM)  # `kill PID`, or the machine shutting down
     assert wait_for(job, jobs.FINISHED)["state"] == "cancelled"  # not "failed": nothing went wrong
     assert "SIGTERM" in job.log_tail()
-    assert "training: epoch 1/200, step " in job.log_tail(50)  # the log says training began, not just "loading data"
+    assert "training (epoch 1/200)" in job.log_tail(50)  # the log says training began, not just "loading data"
     ck = load_checkpoint(Path(st["run_dir"]) / "last.pt")  # where a resume carries on
     assert ck["epoch"] * 1000 + ck["batch"] > 0
     # Resume: a new job finishes the same run from there, and every epoch is listed once
