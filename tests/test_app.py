@@ -246,6 +246,7 @@ def test_a_cancelled_job_can_be_resumed_from_the_jobs_list(ready, tmp_path, monk
     queued = [j for j in jobs.list_jobs() if j.id != job.id]
     assert len(queued) == 1 and queued[0].request["resume"] == str(stopped) and queued[0].state["state"] == "queued"
     assert queued[0].id == "stopped_run-resumed" and jobs.list_jobs()[0] == queued[0]  # named after the run, on top
+    assert any("stopped_run-resumed" in t.value for t in at.toast)
     offered = lambda: {b.key for b in at.button if (b.key or "").startswith("resume-")}  # noqa: E731
     assert offered() == set()  # the run is queued again: nothing to resume
     with pytest.raises(ValueError, match="already queued to resume"):  # a click in a second, stale tab
@@ -444,6 +445,7 @@ def test_predict_page_says_unsure_and_between_what(ready, tmp_path, monkeypatch)
     assert not at.exception and not at.success  # threshold 1: never a confident label
     assert answers(at)[0].startswith("**Unsure — ") and "none of the ten classes" in answers(at)[0]
     assert any(c in answers(at)[0] for c in CLASSES)  # says which classes were likeliest
+    assert "(the likeliest class of an unsure answer)" in text_of(at)  # which class the maps explain
     assert "temperature 1.00" in text_of(at)
 
 
