@@ -93,9 +93,8 @@ def bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
     fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
                            text=[percent(probs[i]) for i in top], textposition="auto"))
     lines = textwrap.wrap(title, 40) or [""]  # plotly cuts a long title off at the chart's edge instead
-    fig.update_layout(title=dict(text="<br>".join(lines), y=1, yanchor="top", yref="container", pad=dict(t=6)),
-                      height=height + 20 * (len(lines) - 1),
-                      margin=dict(l=10, r=10, t=16 + 20 * len(lines), b=10), xaxis_range=[0, 100],
+    fig.update_layout(title="<br>".join(lines), height=height + 20 * (len(lines) - 1),
+                      margin=dict(l=10, r=10, t=24 + 20 * len(lines), b=10), xaxis_range=[0, 100],
                       xaxis_title="probability %", title_font_size=13)
     return fig
 
