@@ -36,6 +36,8 @@ ONLY_WITH = {
 }
 
 
+SPLIT_FIELDS = ("val_split", "val_fraction", "val_count", "seed")  # what decides the validation images
+
 PHOTO_FIELDS = ("photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target")
 
 

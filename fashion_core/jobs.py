@@ -121,16 +121,18 @@ def _stopped_run(job: Job) -> Path | None:
     return run_dir if (run_dir / "last.pt").exists() and not (run_dir / "eval.json").exists() else None
 
 
-def _resumed_later(job: Job, run_dir: Path) -> Job | None:
-    """A job queued after `job` to carry the same run on, or None."""
-    return next((j for j in list_jobs() if j.request.get("resume") == str(run_dir) and j.created > job.created), None)
+def _resumed_later(job: Job, run_dir: Path, listed: list[Job] | None = None) -> Job | None:
+    """A job queued after `job` to carry the same run on, or None; `listed`: list_jobs(), if at hand."""
+    return next((j for j in (listed if listed is not None else list_jobs())
+                 if j.request.get("resume") == str(run_dir) and j.created > job.created), None)
 
 
-def resumable(job: Job) -> Path | None:
+def resumable(job: Job, listed: list[Job] | None = None) -> Path | None:
     """The run a cancelled or failed job left unfinished, unless a later job has taken it on (then
-    that job, if it stops too, is the one to resume): what the Jobs list offers to Resume."""
+    that job, if it stops too, is the one to resume): what the Jobs list offers to Resume. Pass
+    `listed` (list_jobs()) when asking for many jobs, so the folder is not listed for each."""
     run_dir = _stopped_run(job)
-    return run_dir if run_dir is not None and _resumed_later(job, run_dir) is None else None
+    return run_dir if run_dir is not None and _resumed_later(job, run_dir, listed) is None else None
 
 
 def resume(job: Job) -> Job:

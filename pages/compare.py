@@ -61,8 +61,8 @@ st.subheader("Results and hyperparameters")
 results = compare.results(chosen, picked)
 shown = common.with_dashes(results, {
     "test_accuracy": "{:.2f}", "reported_accuracy": "{:.2f}", "accuracy_gap": "{:+.2f}", "params": "{:,.0f}",
-    "reported_params": "{:,.0f}", "epochs_trained": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}"})
-shown["report"] = shown["report"].replace("", "—")
+    "reported_params": "{:,.0f}", "epochs_trained": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}",
+    "report": "{}"})
 st.dataframe(shown, hide_index=True, width="stretch",
              column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True),
                             "test_accuracy": "test acc %", "reported_accuracy": "report's acc %",

@@ -77,8 +77,8 @@ with means:
 
 with hists:
     width = 256 // hist.shape[1]  # intensities per bin
-    st.caption(f"{which.capitalize()} split: share of each class's pixels per intensity bin ({width} levels wide), pure black (0, the "
-               f"background) left out. The first bin (1–{width - 1}) still holds the many near-black pixels at "
+    st.caption(f"{which.capitalize()} split: share of each class's pixels per intensity bin ({width} levels wide), "
+               f"pure black (0, the background) left out. The first bin (1–{width - 1}) still holds the many near-black pixels at "
                "the garments' edges.")
     centres = (np.arange(hist.shape[1]) + 0.5) * width
     fig = go.Figure([go.Scatter(x=centres, y=h, mode="lines", name=c) for c, h in zip(CLASSES, hist)])

@@ -27,9 +27,9 @@ def against_reports(table: pd.DataFrame) -> None:
     if table.empty:
         return
     st.subheader("Against the reports")
+    ahead = table["test_accuracy"] >= table["reported_accuracy"]
     fig = go.Figure()
-    for _, r in table.iterrows():
-        better = r["test_accuracy"] >= r["reported_accuracy"]
+    for (_, r), better in zip(table.iterrows(), ahead):
         fig.add_scatter(x=[r["reported_accuracy"], r["test_accuracy"]], y=[r["run"]] * 2, mode="lines",
                         line=dict(color="#2ca02c" if better else "#d62728", width=3), showlegend=False,
                         hoverinfo="skip")
@@ -42,8 +42,7 @@ def against_reports(table: pd.DataFrame) -> None:
     fig.update_layout(height=120 + 26 * len(table), xaxis_title="test accuracy (%)", margin=dict(t=10, l=10),
                       legend=dict(orientation="h", y=1.02, yanchor="bottom", x=0))
     st.plotly_chart(fig, width="stretch")
-    ahead = int((table["test_accuracy"] >= table["reported_accuracy"]).sum())
-    st.caption(f"{ahead} of {len(table)} runs match or beat the test accuracy their model's report gives (green line; "
+    st.caption(f"{int(ahead.sum())} of {len(table)} runs match or beat the test accuracy their model's report gives (green line; "
                "red: below it), in the order of the reports' numbers; runs of a model no report scored (ours, "
                "ensembles) are left out. A report gives one number per model, for its own recipe, so every run of that model "
                "is drawn against it, whatever its loss or schedule. The shipped runs were trained on a 2-core CPU with "

@@ -7,8 +7,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, TrainConfig, field_help,
-                                 recipe, recipe_note, unused_because)
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, SPLIT_FIELDS, VAL_SPLITS, TrainConfig,
+                                 field_help, recipe, recipe_note, unused_because)
 from fashion_core.models import list_models, model_info
 from ui import common
 
@@ -129,9 +129,8 @@ def init_from_input(key: str, model: str, help: str) -> str:
     runs = {str(r.path.resolve().relative_to(here)) if r.path.resolve().is_relative_to(here) else str(r.path): r
             for r in common.finished_runs() if (r.path / "best.pt").exists() and r.config.model == model}
     current = st.session_state.setdefault(key, "")
-    same = [k for k, r in runs.items() if current and (r.path.resolve() == Path(current).resolve() or r.name == current)]
-    if same:  # a job's absolute path to a listed run, or a run's name typed in: show it as that run
-        current = st.session_state[key] = same[0]
+    if (same := _listed_as(runs, current)) is not None:  # a job's absolute path, or a run's name typed in
+        current = st.session_state[key] = same
     options = ["", *runs] + ([current] if current and current not in runs else [])
     return st.selectbox("init_from", options, key=key, help=help, accept_new_options=True, persist_state="session",
                         on_change=adopt_split, args=(key, runs),
@@ -139,13 +138,21 @@ def init_from_input(key: str, model: str, help: str) -> str:
                         else p or "none: start from the model's initial weights") or ""
 
 
+def _listed_as(runs: dict, value: str) -> str | None:
+    """The picker's key for what init_from holds: a listed key, a path to a listed run, or a run's name."""
+    if not value:
+        return None
+    return next((k for k, r in runs.items() if value in (k, r.name) or r.path.resolve() == Path(value).resolve()),
+                None)
+
+
 def adopt_split(key: str, runs: dict) -> None:
     """A run picked to start from: take over its validation split, or validation would score images
     the run trained on (validate() refuses that)."""
-    start = runs.get(st.session_state[key]) or next((r for r in runs.values() if r.name == st.session_state[key]), None)
-    if start is None:
+    if (listed := _listed_as(runs, st.session_state[key])) is None:
         return
-    split = {k: getattr(start.config, k) for k in ("val_split", "val_fraction", "val_count", "seed")}
+    start = runs[listed]
+    split = {k: getattr(start.config, k) for k in SPLIT_FIELDS}
     if any(st.session_state.get(f"cfg.{k}") != v for k, v in split.items()):
         st.session_state.update({f"cfg.{k}": v for k, v in split.items()})
         st.toast(f"The Data split tab now holds {start.name}'s validation split ({split['val_split']}, seed "
@@ -215,7 +222,7 @@ def job_list() -> None:
             elif s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
                 jobs.cancel(job)
                 st.rerun()  # the sidebar's job count too
-            if (stopped := jobs.resumable(job)) and st.button(
+            if (stopped := jobs.resumable(job, all_jobs)) and st.button(
                     "Resume", key=f"resume-{job.id}",
                     help=f"Queue a new job that carries {stopped.name} on from its last checkpoint."):
                 try:

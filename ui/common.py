@@ -120,12 +120,12 @@ def to_url(key: str) -> None:
 
 
 def with_dashes(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:
-    """A copy with the named numeric columns written out as text ("{:.2f}"...), and "—" where a value
-    is missing: st.dataframe prints "None" for a missing number and ignores a Styler's na_rep."""
+    """A copy with the named columns written out as text ("{:.2f}"...), and "—" where a value is
+    missing or empty: st.dataframe prints "None" for a missing number and ignores a Styler's na_rep."""
     shown = table.copy()
     for col, fmt in formats.items():
         if col in shown:
-            shown[col] = [fmt.format(v) if pd.notna(v) else "—" for v in table[col]]
+            shown[col] = [fmt.format(v) if pd.notna(v) and v != "" else "—" for v in table[col]]
     return shown
 
 
