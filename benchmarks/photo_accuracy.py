@@ -9,7 +9,10 @@ of the file name (fashion_core.photo_set): held-out (half), calib and train (a q
 --fit-threshold picks each model's unsure threshold on the calib share only and stores it in
 the run's calibration.json; fine-tuned runs learn from the train share, or from train and calib
 with a cross-fitted threshold (scripts/photo_threshold_cv.py); so held-out numbers never saw their
-photos.
+photos. A tuned run that learned from every photo (all four quarters, fashion_core.photo_set.QUARTERS)
+is measured by cross-validation instead: each quarter is scored by the run's fold that left it out
+(runs/photo_cv, trained by scripts/photo_threshold_cv.py) with a threshold picked on the other three
+quarters only, and an extra table pools all photos.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ from fashion_core.calibration import (calibrate, decide, load_calibration, photo
                                       set_threshold)
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
-from fashion_core.photo_set import MAPPING, UNMAPPED, collect, share  # noqa: E402
+from fashion_core.photo_cv import OutOfFold, confidences, existing_folds, nested_thresholds  # noqa: E402
+from fashion_core.photo_set import MAPPING, QUARTERS, UNMAPPED, collect, quarter, share  # noqa: E402
 from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
@@ -102,6 +106,24 @@ def print_table(title: str, systems: dict[str, dict]) -> None:
         print(f"| {folder} | {n} | " + " | ".join(cells) + " |")
 
 
+def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str], quarters: np.ndarray,
+                    ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Top class and unsure per photo for a run that learned from every quarter: each quarter as its
+    fold scores it, judged by a threshold picked on the other quarters (photo_cv.nested_thresholds)."""
+    scores, where = {}, {}
+    for q, fold in existing_folds(run, cv_dir).items():
+        sel = (quarters == q) & ok
+        conf, top = confidences(fold, ours[sel])
+        names = [f for f, s in zip(folders, sel) if s]
+        correct = np.array([t in MAPPING.get(f, ()) for t, f in zip(top, names)])
+        scores[q], where[q] = OutOfFold(conf, top, correct, np.isin(names, list(MAPPING)), names), sel
+    thresholds = nested_thresholds(scores)
+    preds, unsure = np.zeros(len(folders), int), np.zeros(len(folders), bool)
+    for q, sel in where.items():
+        preds[sel], unsure[sel] = scores[q].top, scores[q].conf < thresholds[q]
+    return preds, unsure, thresholds
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo_dir", type=Path)
@@ -109,6 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain", default=str(CHECKPOINT_DIR / "flagship"), help="plain run, same recipe")
     ap.add_argument("--tuned", default=None,
                     help="run fine-tuned on the photos (default: the one predict and the app use; skipped when absent)")
+    ap.add_argument("--cv-dir", type=Path, default=CHECKPOINT_DIR.parent / "runs" / "photo_cv",
+                    help="the folds of a tuned run that learned from every photo (scripts/photo_threshold_cv.py)")
     ap.add_argument("--fit-threshold", action="store_true",
                     help="choose each run's unsure threshold on the calib share and store it")
     args = ap.parse_args(argv)
@@ -120,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     folders = [f for f, _ in photos]
     shares = np.array([share(p) for _, p in photos])
+    quarters = np.array([quarter(p) for _, p in photos])
     ours, base, ok = prepare_all(photos)
     ok = np.array(ok)
     print(f"{len(photos)} photos ({(~ok).sum()} unreadable), prepared in {time.perf_counter() - t0:.0f}s")
@@ -127,9 +152,26 @@ def main(argv: list[str] | None = None) -> int:
     tuned = Path(args.tuned) if args.tuned else default_run().path
     runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(tuned)}
     systems: dict[str, dict] = {}
+    cv_thresholds = {}
     for key, run in runs.items():
         if not (run.path / "config.json").exists():
             print(f"skipping {key}: {run.path} is not a run directory", file=sys.stderr)
+            continue
+        held = learned_shares(run) & {"held-out-a", "held-out-b"}
+        if held and (key != "tuned" or learned_shares(run) != set(QUARTERS)):
+            print(f"error: {run.path} learned from the {' and '.join(sorted(held))} quarter(s); only a tuned run that "
+                  "learned from all four can be measured (by cross-validation)", file=sys.stderr)
+            return 2
+        if held:
+            try:
+                preds, unsure, cv_thresholds = cross_validated(run, args.cv_dir, ours, folders, quarters, ok)
+            except ValueError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
+            systems["ours+tuned"] = (preds, unsure)
+            print(f"tuned = {run.path} learned from every photo, so each quarter is scored by its fold (the same "
+                  "recipe trained on the other three quarters) and judged by a threshold picked on the other three: "
+                  + ", ".join(f"{q} {t:.2f}" for q, t in cv_thresholds.items()))
             continue
         if not (run.path / "calibration.json").exists():
             calibrate(run)
@@ -161,7 +203,9 @@ def main(argv: list[str] | None = None) -> int:
     for title, keep in (("held-out half (never used for any choice)", (shares == "held-out") & ok),
                         ("calib share (unsure thresholds chosen here, unless a run learned from it)",
                          (shares == "calib") & ok),
-                        ("train share (fine-tuned runs learned from these)", (shares == "train") & ok)):
+                        ("train share (fine-tuned runs learned from these)", (shares == "train") & ok),
+                        *((("all photos, cross-validated (tuned: each photo by a fold and a threshold that did not "
+                            "see it)", ok),) if cv_thresholds else ())):
         tables = {s: summarise(folders, *systems[s], keep) for s in order}
         print_table(title, tables)
         print()

@@ -198,7 +198,7 @@ def describe_check(check: dict) -> str:
     if check.get("no_class_unsure") is not None:
         parts.append(f"unsure on {check['no_class_unsure']:.0%} of {check['no_class']} hats, shorts and skirts")
     where = (f"Checked on {check['photos']} labelled photos, each scored by a copy of this recipe trained "
-             "without it (cross-fitting): " if check.get("cross_fitted")
+             "without it and judged by a threshold chosen without it (cross-validation): " if check.get("cross_fitted")
              else f"On {check['photos']} labelled photos it did not learn from: ")
     return where + "; ".join(parts) + "."
 

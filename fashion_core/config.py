@@ -113,7 +113,7 @@ class TrainConfig:
     # fine-tuning
     init_from: str = ""  # a run directory: start from its best weights (same model)
     photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); the photo_shares join each batch
-    photo_shares: str = "train"  # which shares train: 'train', 'calib' or 'train,calib' (never 'held-out')
+    photo_shares: str = "train"  # which quarters train: 'train', 'calib', 'train,calib' or all four (photo_set.QUARTERS)
     photo_batch: int = 16  # photos added to every batch when photo_dir is set
     photo_views: int = 1  # shots per photo: the photo plus reframed copies (photo_set.reframe)
     outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
@@ -202,15 +202,16 @@ class TrainConfig:
                 need(theirs == {k: getattr(self, k) for k in keys}, "init_from",
                      "held out a different validation split, so some of this run's validation images were "
                      f"its training images; use the same split ({', '.join(f'{k}={v}' for k, v in theirs.items())})")
-        if self.photo_dir:
-            from fashion_core.photo_set import MAPPING, UNMAPPED  # noqa: PLC0415 (numpy, torch)
+        from fashion_core.photo_set import MAPPING, QUARTERS, UNMAPPED  # noqa: PLC0415 (numpy, torch)
 
+        if self.photo_dir:
             root = Path(self.photo_dir)
             need(root.is_dir() and any((root / f).is_dir() for f in (*MAPPING, *UNMAPPED)), "photo_dir",
                  f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
         shares = self.photo_share_names
-        need(bool(shares) and set(shares) <= {"train", "calib"} and len(set(shares)) == len(shares), "photo_shares",
-             "must be 'train', 'calib' or 'train,calib': the held-out share only ever measures")
+        need(bool(shares) and set(shares) <= set(QUARTERS) and len(set(shares)) == len(shares), "photo_shares",
+             f"must name quarters of the photos, comma-separated, each once: {', '.join(QUARTERS)} (a run "
+             "that learns from a held-out quarter is measured only by cross-validation)")
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
         need(isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",

@@ -1,12 +1,14 @@
 """Labelled real photos: a folder per garment type (../shared/data/README.md names them).
 
-Each photo falls in one fixed share, by a hash of its file name (not its content or folder):
-    held-out  half of them: only ever measured (benchmarks/photo_accuracy.py), never chosen on
-    calib     a quarter: unsure thresholds are picked here, unless a run trains on it too
-              (TrainConfig.photo_shares); then its threshold comes from 2-fold cross-fitting
-              over train and calib (scripts/photo_threshold_cv.py)
-    train     a quarter: fine-tuning may learn from these (TrainConfig.photo_dir)
-so a number reported on the held-out share never saw its photos.
+Each photo falls in one fixed quarter, by a hash of its file name (not its content or folder):
+    train         fine-tuning may learn from these (TrainConfig.photo_dir)
+    calib         unsure thresholds are picked here, unless a run trains on it too
+                  (TrainConfig.photo_shares); then its threshold comes from cross-fitting over the
+                  quarters it learned from (scripts/photo_threshold_cv.py)
+    held-out-a,   together the held-out share: only ever measured (benchmarks/photo_accuracy.py),
+    held-out-b    except by a run that learns from every quarter, which is measured by
+                  cross-validation instead: each quarter by the same recipe trained on the other three
+so a number reported on a photo never comes from a model or a threshold that saw it.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ MAPPING = {"t-shirt": (0,), "pants": (1,), "longsleeve": (2,), "dress": (3,), "o
 UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should be unsure
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 SHARES = ("held-out", "calib", "train")
+QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
 
 
 def _digest(path: str | Path) -> bytes:
@@ -29,11 +32,17 @@ def _digest(path: str | Path) -> bytes:
     return hashlib.sha1(Path(path).name.encode()).digest()
 
 
-def share(path: str | Path) -> str:
+def quarter(path: str | Path) -> str:
     digest = _digest(path)
     if digest[0] % 2:
-        return "held-out"
+        return "held-out-a" if digest[1] % 2 == 0 else "held-out-b"
     return "train" if digest[1] % 2 == 0 else "calib"
+
+
+def share(path: str | Path) -> str:
+    """train, calib or held-out (both held-out quarters)."""
+    q = quarter(path)
+    return "held-out" if q.startswith("held-out") else q
 
 
 def collect(photo_dir: str | Path) -> list[tuple[str, Path]]:
@@ -74,7 +83,7 @@ def reframe(img, seed: int):
 
 def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", views: int = 1,
                    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The photos of one share (or of several) through the photo pipeline: uint8 (N, 28, 28), target
+    """The photos of one share or quarter (or of several) through the photo pipeline: uint8 (N, 28, 28), target
     sets (N, 10), folders. views > 1 adds views - 1 reframed shots of every photo (reframe()), each
     through the pipeline on its own. Unreadable files are left out."""
     from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
@@ -82,7 +91,7 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", view
     which = [which] if isinstance(which, str) else list(which)
     images, folders = [], []
     for folder, path in collect(photo_dir):
-        if share(path) not in which:
+        if share(path) not in which and quarter(path) not in which:
             continue
         try:
             img = load_image(path)

@@ -28,7 +28,7 @@ GROUPS = {
 }
 CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
            "init": INITS, "val_split": VAL_SPLITS, "device": ("auto", "cpu", "cuda"),
-           "photo_shares": ("train", "calib", "train,calib"), "photo_target": ("any", "top")}
+           "photo_shares": ("train", "calib", "train,calib", "train,calib,held-out-a,held-out-b"), "photo_target": ("any", "top")}
 JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
 
 
@@ -93,9 +93,11 @@ def config_form() -> TrainConfig | None:
                            "or validation would score images it trained on. "
                            "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
                            "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class). "
-                           "**photo_shares**: which quarter of them joins each batch, *train* or *calib* or both; "
-                           "the held-out half never does, so it stays a fair test (a run that learns from *calib* "
-                           "gets its unsure threshold from `scripts/photo_threshold_cv.py`). "
+                           "**photo_shares**: which quarters of them join each batch: *train*, *calib*, both, or "
+                           "all four. Leave the two held-out quarters out and they stay a fair test; a run that "
+                           "learns from *calib* gets its unsure threshold from `scripts/photo_threshold_cv.py`, "
+                           "and a run that learns from all four is measured only by that script's cross-validation "
+                           "(each quarter by the recipe trained on the other three). "
                            "**outlier_weight**: how hard photos with no class are pushed towards \"unsure\". "
                            "**photo_target**: a shoe photo counts as right for any of Sandal, Sneaker, Ankle boot "
                            "(*any*), or learns to commit to its likeliest one (*top*). "

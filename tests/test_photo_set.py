@@ -11,7 +11,7 @@ from PIL import Image
 from fashion_core.augment import partial_garments
 from fashion_core.config import TrainConfig
 from fashion_core.data import load_split
-from fashion_core.photo_set import collect, load_photo_set, photo_loss, share, target_sets
+from fashion_core.photo_set import QUARTERS, collect, load_photo_set, photo_loss, quarter, share, target_sets
 from fashion_core.predict import probabilities
 from fashion_core.runs import load_model
 from fashion_core.train import train
@@ -24,6 +24,9 @@ def test_shares_are_fixed_by_file_name_half_held_out():
     assert shares == [share(f"/elsewhere/other-folder/{n}") for n in names]  # folder does not matter
     frac = {s: shares.count(s) / len(names) for s in ("held-out", "calib", "train")}
     assert abs(frac["held-out"] - 0.5) < 0.04 and abs(frac["calib"] - 0.25) < 0.04 and abs(frac["train"] - 0.25) < 0.04
+    quarters = [quarter(n) for n in names]  # the held-out half is two quarters, for cross-validation
+    assert all(q == s or q.startswith(s) for q, s in zip(quarters, shares))
+    assert all(abs(quarters.count(q) / len(names) - 0.25) < 0.04 for q in QUARTERS)
 
 
 def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garments():
@@ -45,18 +48,22 @@ def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garme
 
 
 def _names(which: str, n: int) -> list[str]:
-    return list(itertools.islice((f"p{i}.png" for i in itertools.count() if share(f"p{i}.png") == which), n))
+    """n file names that fall in the share or quarter which."""
+    return list(itertools.islice((f"p{i}.png" for i in itertools.count()
+                                  if which in (share(f"p{i}.png"), quarter(f"p{i}.png"))), n))
 
 
-def _photo_dir(root, n: int = 6, calib: int = 0):
+def _photo_dir(root, n: int = 6, calib: int = 0, held: int = 0):
     """t-shirt, shoes and hat folders of drawn garments on a light wall; n train-share and `calib`
-    calib-share names plus one held-out file that must never be loaded for training."""
+    calib-share names, plus `held` names in each held-out quarter (one held-out file when 0, which
+    a run learning from train and calib must never load)."""
     rng = np.random.default_rng(0)
     shapes = {"t-shirt": TSHIRT, "shoes": SHOE, "hat": [(0.2, 0.0), (0.8, 0.0), (0.85, 0.6), (1.0, 0.7),
                                                           (1.0, 1.0), (0.0, 1.0), (0.0, 0.7), (0.15, 0.6)]}
     for folder, outline in shapes.items():
         (root / folder).mkdir(parents=True)
-        for name in _names("train", n) + _names("calib", calib) + _names("held-out", 1):
+        held_out = _names("held-out-a", held) + _names("held-out-b", held) if held else _names("held-out", 1)
+        for name in _names("train", n) + _names("calib", calib) + held_out:
             x0, y0 = rng.integers(10, 40, 2)
             wall = np.full((180, 160, 3), 215, np.uint8) + rng.integers(0, 12, (180, 160, 3), dtype=np.uint8)
             wall[draw(outline, (x0, y0, x0 + 100, y0 + 120), (160, 180))] = (50, 40, 90)
@@ -96,20 +103,30 @@ def test_more_views_add_reframed_shots_of_each_photo_that_still_show_the_garment
     assert 0.8 * photo.width - 1 <= a.width <= photo.width and 0.8 * photo.height - 1 <= a.height <= photo.height
 
 
-def test_a_run_may_learn_from_the_calib_share_too_but_never_from_the_held_out_one(tmp_path):
+def test_a_run_learns_from_named_quarters_and_the_held_out_share_is_not_one(tmp_path):
     root = _photo_dir(tmp_path / "photos", n=3, calib=2)
     assert len(load_photo_set(root, "calib")[2]) == 6
     images, _, folders = load_photo_set(root, ["train", "calib"])
     assert images.shape == (15, 28, 28) and folders.count("hat") == 5
+    held = load_photo_set(root, "held-out")[2]  # the share is both held-out quarters
+    assert len(held) == 3 and len(held) == sum(len(_quarter_or_none(root, q)) for q in ("held-out-a", "held-out-b"))
     assert TrainConfig(photo_dir=str(root), photo_shares="train,calib").validate()
+    assert TrainConfig(photo_dir=str(root), photo_shares=",".join(QUARTERS)).validate()
     for bad in ("held-out", "train,held-out", "", "train,train"):
-        with pytest.raises(ValueError, match="^photo_shares:.*held-out share only ever measures"):
+        with pytest.raises(ValueError, match="^photo_shares: must name quarters.*held-out-b"):
             TrainConfig(photo_dir=str(root), photo_shares=bad).validate()
 
 
-def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch):
-    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos, and a
-    one-epoch fine-tune of tiny_run on its train and calib shares."""
+def _quarter_or_none(root, q: str) -> list[str]:
+    try:
+        return load_photo_set(root, q)[2]
+    except ValueError:  # none of the drawn photos fell in this quarter
+        return []
+
+
+def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held: int = 0):
+    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos (and `held` in each
+    held-out quarter), and a one-epoch fine-tune of tiny_run on its train and calib shares."""
     import importlib.util
 
     from fashion_core.runs import CHECKPOINT_DIR
@@ -118,7 +135,7 @@ def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch):
     cv = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(cv)
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
-    photos = _photo_dir(tmp_path / "photos", n=3, calib=3)
+    photos = _photo_dir(tmp_path / "photos", n=3, calib=3, held=held)
     cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
                                   photo_shares="train,calib")
     return cv, photos, cfg
@@ -135,7 +152,7 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
              for learn in ("train", "calib")}
     assert {learn: c["photo_shares"] for learn, c in folds.items()} == {"train": "train", "calib": "calib"}
     cal = json.loads((run.path / "calibration.json").read_text())
-    assert "cross-fitted" in cal["threshold_source"] and "on the calib share (9 photos)" in cal["threshold_source"]
+    assert "cross-fitted" in cal["threshold_source"] and "on the calib quarter (9 photos)" in cal["threshold_source"]
     assert 0.2 <= cal["threshold"] <= 0.95 and cal["temperature"] > 0
     check = cal["photo_check"]  # the evidence behind the threshold: both folds' held-back shares pooled
     both = sum(len(load_photo_set(photos, share)[2]) for share in ("train", "calib"))
@@ -160,6 +177,32 @@ def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(t
     before = (tiny_run.path / "calibration.json").read_bytes()
     assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
     assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
+
+
+def test_a_run_that_learned_from_every_photo_is_cross_validated_over_the_four_quarters(
+        tmp_path, fake_root, tiny_run, monkeypatch, capsys):
+    import json
+
+    cv, photos, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held=2)
+    run = train(cfg.replace(photo_shares=",".join(QUARTERS)), tmp_path / "all", data_root=fake_root)
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-b"]) == 0
+    only = sorted(p.name for p in (tmp_path / "cv").iterdir())
+    assert only == ["all_on_train+calib+held-out-a"]  # --fold: just the fold that leaves held-out-b out
+    assert not json.loads((run.path / "calibration.json").read_text()).get("threshold_source")
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
+    for q in QUARTERS:  # every fold learned from the other three quarters only
+        fold = tmp_path / "cv" / ("all_on_" + "+".join(o for o in QUARTERS if o != q))
+        assert json.loads((fold / "config.json").read_text())["photo_shares"] == ",".join(o for o in QUARTERS if o != q)
+    out = capsys.readouterr().out
+    assert "cross-validated over 4 quarters (30 photos, 10 with no class; each quarter's threshold picked" in out
+    cal = json.loads((run.path / "calibration.json").read_text())
+    assert cal["threshold_source"].startswith("mean of 4 cross-fitted thresholds")
+    assert "on the held-out-a quarter (6 photos) for the same recipe trained on train + calib + held-out-b" in (
+        cal["threshold_source"])
+    assert cal["photo_check"]["photos"] == 30
+    # a quarter the run did not learn from has no fold
+    both = train(cfg, tmp_path / "both", data_root=fake_root)
+    assert cv.main([str(both.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-a"]) == 2
 
 
 def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_their_folds(
