@@ -10,9 +10,10 @@ of the file name (fashion_core.photo_set): held-out (half), calib and train (a q
 the run's calibration.json; fine-tuned runs learn from the train share, or from train and calib
 with a cross-fitted threshold (scripts/photo_threshold_cv.py); so held-out numbers never saw their
 photos. A tuned run that learned from every photo (all four quarters, fashion_core.photo_set.QUARTERS)
-is measured by cross-validation instead: each quarter is scored by the run's fold that left it out
-(runs/photo_cv, trained by scripts/photo_threshold_cv.py) with a threshold picked on the other three
-quarters only, and an extra table pools all photos.
+scores the photos it learned from (recognised by content, wherever they are) by cross-validation
+instead: each quarter by the run's fold that left it out (runs/photo_cv, trained by
+scripts/photo_threshold_cv.py) with a threshold picked on the other three quarters only; photos it
+never saw, it scores itself. Such a run also gets a table of all photos pooled.
 """
 from __future__ import annotations
 
@@ -30,7 +31,9 @@ from fashion_core.calibration import (calibrate, decide, load_calibration, photo
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_cv import OutOfFold, confidences, existing_folds, nested_thresholds  # noqa: E402
-from fashion_core.photo_set import MAPPING, QUARTERS, UNMAPPED, collect, quarter, share  # noqa: E402
+from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
+from fashion_core.photo_set import (MAPPING, QUARTERS, UNMAPPED, collect, fingerprint, learned_photos,  # noqa: E402
+                                    quarter, share)
 from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
@@ -106,19 +109,34 @@ def print_table(title: str, systems: dict[str, dict]) -> None:
         print(f"| {folder} | {n} | " + " | ".join(cells) + " |")
 
 
+def seen_by(run: Run, photos: list[tuple[str, Path]]) -> np.ndarray | None:
+    """Which photos the run (or a member) learned from, by content; None when a photo folder it
+    learned from is not on this machine, so that cannot be told."""
+    learned: set[str] = set()
+    for single in member_runs(run.path) if is_ensemble(run.path) else [run]:
+        cfg = single.config
+        if not cfg.photo_dir:
+            continue
+        if not Path(cfg.photo_dir).is_dir():
+            return None
+        learned |= learned_photos(cfg.photo_dir, cfg.photo_share_names)
+    return np.array([fingerprint(p) in learned for _, p in photos])
+
+
 def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str], quarters: np.ndarray,
-                    ok: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
-    """Top class and unsure per photo for a run that learned from every quarter: each quarter as its
-    fold scores it, judged by a threshold picked on the other quarters (photo_cv.nested_thresholds)."""
+                    keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
+    """Top class and unsure for the photos in keep, for a run that learned from every quarter: each
+    quarter as its fold scores it, judged by a threshold picked on the other quarters
+    (photo_cv.nested_thresholds). Photos outside keep get class -1, not unsure."""
     scores, where = {}, {}
     for q, fold in existing_folds(run, cv_dir).items():
-        sel = (quarters == q) & ok
+        sel = (quarters == q) & keep
         conf, top = confidences(fold, ours[sel])
         names = [f for f, s in zip(folders, sel) if s]
         correct = np.array([t in MAPPING.get(f, ()) for t, f in zip(top, names)])
         scores[q], where[q] = OutOfFold(conf, top, correct, np.isin(names, list(MAPPING)), names), sel
     thresholds = nested_thresholds(scores)
-    preds, unsure = np.zeros(len(folders), int), np.zeros(len(folders), bool)
+    preds, unsure = np.full(len(folders), -1), np.zeros(len(folders), bool)
     for q, sel in where.items():
         preds[sel], unsure[sel] = scores[q].top, scores[q].conf < thresholds[q]
     return preds, unsure, thresholds
@@ -152,27 +170,33 @@ def main(argv: list[str] | None = None) -> int:
     tuned = Path(args.tuned) if args.tuned else default_run().path
     runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(tuned)}
     systems: dict[str, dict] = {}
-    cv_thresholds = {}
+    cv_thresholds, cv_seen, cv, all_fair = {}, None, None, False
     for key, run in runs.items():
         if not (run.path / "config.json").exists():
             print(f"skipping {key}: {run.path} is not a run directory", file=sys.stderr)
             continue
         held = learned_shares(run) & {"held-out-a", "held-out-b"}
+        seen = seen_by(run, photos) if held or key == "tuned" else None
+        if key == "tuned":
+            all_fair = seen is not None and (not seen.any() or bool(held))  # held: the seen ones go by their folds
         if held and (key != "tuned" or learned_shares(run) != set(QUARTERS)):
             print(f"error: {run.path} learned from the {' and '.join(sorted(held))} quarter(s); only a tuned run that "
                   "learned from all four can be measured (by cross-validation)", file=sys.stderr)
             return 2
-        if held:
+        if held and seen is None:
+            print(f"error: cannot tell which of these photos {run.path} learned from: its photo folder "
+                  f"{run.config.photo_dir} is not here", file=sys.stderr)
+            return 2
+        if held and seen.any():
             try:
-                preds, unsure, cv_thresholds = cross_validated(run, args.cv_dir, ours, folders, quarters, ok)
+                cv = cross_validated(run, args.cv_dir, ours, folders, quarters, ok & seen)
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
-            systems["ours+tuned"] = (preds, unsure)
-            print(f"tuned = {run.path} learned from every photo, so each quarter is scored by its fold (the same "
-                  "recipe trained on the other three quarters) and judged by a threshold picked on the other three: "
-                  + ", ".join(f"{q} {t:.2f}" for q, t in cv_thresholds.items()))
-            continue
+            cv_seen, cv_thresholds = seen, cv[2]
+            print(f"tuned = {run.path} learned from {seen.sum()} of these photos, so each is scored by the fold that "
+                  "left its quarter out (the same recipe trained on the other three quarters) and judged by a "
+                  "threshold picked on the other three: " + ", ".join(f"{q} {t:.2f}" for q, t in cv_thresholds.items()))
         if not (run.path / "calibration.json").exists():
             calibrate(run)
         model = load_model(run)
@@ -199,13 +223,18 @@ def main(argv: list[str] | None = None) -> int:
             answers = [decide(p, cal) for p in probs[pipe]]
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
                                         np.array([a["unsure"] for a in answers]))
+        if key == "tuned" and cv is not None:  # the photos it learned from: as their folds answer
+            preds, unsure = systems["ours+tuned"]
+            systems["ours+tuned"] = (np.where(cv_seen, cv[0], preds), np.where(cv_seen, cv[1], unsure))
     order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
-    for title, keep in (("held-out half (never used for any choice)", (shares == "held-out") & ok),
+    for title, keep in (("held-out half (never used for any choice, but by a run that learned from every photo: "
+                         "then see above)" if cv is not None else "held-out half (never used for any choice)",
+                         (shares == "held-out") & ok),
                         ("calib share (unsure thresholds chosen here, unless a run learned from it)",
                          (shares == "calib") & ok),
                         ("train share (fine-tuned runs learned from these)", (shares == "train") & ok),
-                        *((("all photos, cross-validated (tuned: each photo by a fold and a threshold that did not "
-                            "see it)", ok),) if cv_thresholds else ())):
+                        *((("all photos (tuned: none was learned from, or each one learned from is scored by a fold, "
+                            "and judged by a threshold, that did not see it)", ok),) if all_fair else ())):
         tables = {s: summarise(folders, *systems[s], keep) for s in order}
         print_table(title, tables)
         print()

@@ -45,6 +45,16 @@ def share(path: str | Path) -> str:
     return "held-out" if q.startswith("held-out") else q
 
 
+def fingerprint(path: str | Path) -> str:
+    """A photo's content hash: the same photo under any name or folder has the same one."""
+    return hashlib.sha1(Path(path).read_bytes()).hexdigest()
+
+
+def learned_photos(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> set[str]:
+    """The fingerprints of the photos in photo_dir that a run learning from these shares or quarters saw."""
+    return {fingerprint(p) for _, p in collect(photo_dir) if share(p) in shares or quarter(p) in shares}
+
+
 def collect(photo_dir: str | Path) -> list[tuple[str, Path]]:
     """(folder, file) for every photo in a mapped or unmapped folder, in a stable order."""
     root = Path(photo_dir)

@@ -53,11 +53,11 @@ def _names(which: str, n: int) -> list[str]:
                                   if which in (share(f"p{i}.png"), quarter(f"p{i}.png"))), n))
 
 
-def _photo_dir(root, n: int = 6, calib: int = 0, held: int = 0):
+def _photo_dir(root, n: int = 6, calib: int = 0, held: int = 0, seed: int = 0):
     """t-shirt, shoes and hat folders of drawn garments on a light wall; n train-share and `calib`
     calib-share names, plus `held` names in each held-out quarter (one held-out file when 0, which
     a run learning from train and calib must never load)."""
-    rng = np.random.default_rng(0)
+    rng = np.random.default_rng(seed)
     shapes = {"t-shirt": TSHIRT, "shoes": SHOE, "hat": [(0.2, 0.0), (0.8, 0.0), (0.85, 0.6), (1.0, 0.7),
                                                           (1.0, 1.0), (0.0, 1.0), (0.0, 0.7), (0.15, 0.6)]}
     for folder, outline in shapes.items():
@@ -117,6 +117,23 @@ def test_a_run_learns_from_named_quarters_and_the_held_out_share_is_not_one(tmp_
             TrainConfig(photo_dir=str(root), photo_shares=bad).validate()
 
 
+def test_the_photos_a_run_learned_from_are_known_by_content_under_any_name(tmp_path):
+    import shutil
+
+    from fashion_core.photo_set import fingerprint, learned_photos
+
+    root = _photo_dir(tmp_path / "photos", n=2, calib=1)
+    learned = learned_photos(root, ("train",))
+    assert len(learned) == 6  # two drawn garments in each of three folders
+    train_photo = next(p for _, p in collect(root) if share(p) == "train")
+    held_photo = next(p for _, p in collect(root) if share(p) == "held-out")
+    copy = tmp_path / "elsewhere" / "renamed.png"
+    copy.parent.mkdir()
+    shutil.copy(train_photo, copy)
+    assert fingerprint(copy) in learned and fingerprint(held_photo) not in learned
+    assert len(learned_photos(root, ("held-out-a", "held-out-b"))) == len(learned_photos(root, ("held-out",))) == 3
+
+
 def _quarter_or_none(root, q: str) -> list[str]:
     try:
         return load_photo_set(root, q)[2]
@@ -124,16 +141,22 @@ def _quarter_or_none(root, q: str) -> list[str]:
         return []
 
 
-def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held: int = 0):
-    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos (and `held` in each
-    held-out quarter), and a one-epoch fine-tune of tiny_run on its train and calib shares."""
+def _module(path: str):
+    """A script of the project (scripts/..., benchmarks/...) as a module."""
     import importlib.util
 
     from fashion_core.runs import CHECKPOINT_DIR
 
-    spec = importlib.util.spec_from_file_location("cv", CHECKPOINT_DIR.parent / "scripts" / "photo_threshold_cv.py")
-    cv = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(cv)
+    spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3], CHECKPOINT_DIR.parent / path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held: int = 0):
+    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos (and `held` in each
+    held-out quarter), and a one-epoch fine-tune of tiny_run on its train and calib shares."""
+    cv = _module("scripts/photo_threshold_cv.py")
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
     photos = _photo_dir(tmp_path / "photos", n=3, calib=3, held=held)
     cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
@@ -200,6 +223,20 @@ def test_a_run_that_learned_from_every_photo_is_cross_validated_over_the_four_qu
     assert "on the held-out-a quarter (6 photos) for the same recipe trained on train + calib + held-out-b" in (
         cal["threshold_source"])
     assert cal["photo_check"]["photos"] == 30
+    # the benchmark scores each photo it learned from by the fold that left its quarter out ...
+    bench = _module("benchmarks/photo_accuracy.py")
+    args = ["--plain", str(tiny_run.path), "--model", str(tiny_run.path), "--tuned", str(run.path)]
+    assert bench.main([str(photos), *args, "--cv-dir", str(tmp_path / "cv")]) == 0
+    out = capsys.readouterr().out
+    assert "learned from 30 of these photos, so each is scored by the fold that left its quarter out" in out
+    assert "### all photos (tuned: none was learned from, or each one learned from is scored by a fold" in out
+    assert bench.main([str(photos), *args, "--cv-dir", str(tmp_path / "nothing")]) == 2  # ... and needs them
+    assert "its folds are not trained" in capsys.readouterr().err
+    # ... while photos it never saw (other drawings) are its own to answer, folds or not
+    other = _photo_dir(tmp_path / "other", n=2, calib=1, seed=1)
+    assert bench.main([str(other), *args, "--cv-dir", str(tmp_path / "nothing")]) == 0
+    out = capsys.readouterr().out
+    assert "of these photos" not in out and "### all photos" in out
     # a quarter the run did not learn from has no fold
     both = train(cfg, tmp_path / "both", data_root=fake_root)
     assert cv.main([str(both.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-a"]) == 2
