@@ -38,7 +38,7 @@ def test_only_runs_too_large_to_ship_come_without_weights_and_they_say_so_when_l
 # an MLP, two report-003 models, the flagships (flagship_wide_long: the one over 95%) and the default
 # for photos: each a few seconds on a CPU
 HONESTY = [r for r in SHIPPED if r.name in ("r002_mlp_1hidden", "r003_simple_model_1", "r003_inception", "flagship",
-                                            "flagship_long", "flagship_wide_long", "photo_tuned_long")]
+                                            "flagship_long", "flagship_wide_long", "photo_tuned_all")]
 
 
 @pytest.mark.skipif(real_data_root() is None, reason="FASHION_MNIST_ROOT does not hold the real data")
