@@ -32,10 +32,10 @@ from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photo_cv import OutOfFold, confidences, existing_folds, nested_thresholds  # noqa: E402
 from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
-from fashion_core.photo_set import (MAPPING, QUARTERS, UNMAPPED, collect, fingerprint, learned_photos,  # noqa: E402
-                                    quarter, share)
+from fashion_core.photo_set import (LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect, fingerprint,  # noqa: E402
+                                    learned_photos, quarter, share)
 from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
-from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
+from fashion_core.runs import CHECKPOINT_DIR, Run, load_model, read_json  # noqa: E402
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """(N, 28, 28) ours, (N, 28, 28) naive, and which photos could be read."""
@@ -110,16 +110,19 @@ def print_table(title: str, systems: dict[str, dict]) -> None:
 
 
 def seen_by(run: Run, photos: list[tuple[str, Path]]) -> np.ndarray | None:
-    """Which photos the run (or a member) learned from, by content; None when a photo folder it
-    learned from is not on this machine, so that cannot be told."""
+    """Which photos the run (or a member) learned from, by content: as its training recorded them
+    (photo_set.LEARNED_PHOTOS), or from its photo folder for a run trained before that record; None
+    when neither is here, so that cannot be told."""
     learned: set[str] = set()
     for single in member_runs(run.path) if is_ensemble(run.path) else [run]:
         cfg = single.config
-        if not cfg.photo_dir:
-            continue
-        if not Path(cfg.photo_dir).is_dir():
+        recorded = read_json(single.path / LEARNED_PHOTOS)
+        if isinstance(recorded, list):
+            learned |= set(recorded)
+        elif cfg.photo_dir and Path(cfg.photo_dir).is_dir():
+            learned |= learned_photos(cfg.photo_dir, cfg.photo_share_names)
+        elif cfg.photo_dir:
             return None
-        learned |= learned_photos(cfg.photo_dir, cfg.photo_share_names)
     return np.array([fingerprint(p) in learned for _, p in photos])
 
 
@@ -184,8 +187,8 @@ def main(argv: list[str] | None = None) -> int:
                   "learned from all four can be measured (by cross-validation)", file=sys.stderr)
             return 2
         if held and seen is None:
-            print(f"error: cannot tell which of these photos {run.path} learned from: its photo folder "
-                  f"{run.config.photo_dir} is not here", file=sys.stderr)
+            print(f"error: cannot tell which of these photos {run.path} learned from: it has no {LEARNED_PHOTOS} "
+                  f"and its photo folder {run.config.photo_dir} is not here", file=sys.stderr)
             return 2
         if held and seen.any():
             try:

@@ -25,6 +25,7 @@ UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 SHARES = ("held-out", "calib", "train")
 QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
+LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: the fingerprints of the photos it learned from
 
 
 def _digest(path: str | Path) -> bytes:

@@ -82,6 +82,8 @@ def test_upload_predicts_and_explains(app, tiny_run):
     page.locator("[data-testid='stAlertContentSuccess']").wait_for(timeout=60_000)
     no_exception(page)
     page.get_by_role("button", name="Forget this photo").click()  # the uploader is empty: this clears it
+    # gone once the rerun is drawn (a busy machine can start it later than wait_idle's grace)
+    page.get_by_text("Showing your last upload").wait_for(state="detached", timeout=60_000)
     wait_idle(page)
     assert page.get_by_text("Showing your last upload").count() == 0
     assert page.locator("[data-testid='stAlertContentSuccess']").count() == 0

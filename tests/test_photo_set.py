@@ -240,6 +240,12 @@ def test_a_run_that_learned_from_every_photo_is_cross_validated_over_the_four_qu
     # a quarter the run did not learn from has no fold
     both = train(cfg, tmp_path / "both", data_root=fake_root)
     assert cv.main([str(both.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-a"]) == 2
+    # the run keeps the fingerprints of what it learned from, so it can tell without the photo folder
+    assert len(json.loads((run.path / "photos_learned.json").read_text())) == 30
+    import shutil
+
+    shutil.rmtree(photos)
+    assert bench.main([str(other), *args, "--cv-dir", str(tmp_path / "nothing")]) == 0
 
 
 def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_their_folds(
