@@ -11,8 +11,8 @@ the run's calibration.json; fine-tuned runs learn from the train share, or from 
 with a cross-fitted threshold (scripts/photo_threshold_cv.py); so held-out numbers never saw their
 photos. A tuned run that learned from every photo (all four quarters, fashion_core.photo_set.QUARTERS)
 scores the photos it learned from (recognised by content, wherever they are) by cross-validation
-instead: each quarter by the run's fold that left it out (runs/photo_cv, trained by
-scripts/photo_threshold_cv.py) with a threshold picked on the other three quarters only; photos it
+instead: each quarter by the run's fold that left it out (shipped in RUN/folds, or in runs/photo_cv,
+trained by scripts/photo_threshold_cv.py) with a threshold picked on the other three quarters only; photos it
 never saw, it scores itself. Such a run also gets a table of all photos pooled.
 """
 from __future__ import annotations
@@ -30,7 +30,8 @@ from fashion_core.calibration import (calibrate, decide, load_calibration, photo
                                       set_threshold)
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
-from fashion_core.photo_cv import OutOfFold, confidences, existing_folds, nested_thresholds  # noqa: E402
+from fashion_core.photo_cv import (OutOfFold, confidences, default_cv_dir, existing_folds,  # noqa: E402
+                                   nested_thresholds)
 from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_set import (LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect, fingerprint,  # noqa: E402
                                     learned_photos, quarter, share)
@@ -152,8 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--plain", default=str(CHECKPOINT_DIR / "flagship"), help="plain run, same recipe")
     ap.add_argument("--tuned", default=None,
                     help="run fine-tuned on the photos (default: the one predict and the app use; skipped when absent)")
-    ap.add_argument("--cv-dir", type=Path, default=CHECKPOINT_DIR.parent / "runs" / "photo_cv",
-                    help="the folds of a tuned run that learned from every photo (scripts/photo_threshold_cv.py)")
+    ap.add_argument("--cv-dir", type=Path, default=None,
+                    help="the folds of a tuned run that learned from every photo (default: the run's folds/ when "
+                         "it ships them, else runs/photo_cv, where scripts/photo_threshold_cv.py trains them)")
     ap.add_argument("--fit-threshold", action="store_true",
                     help="choose each run's unsure threshold on the calib share and store it")
     args = ap.parse_args(argv)
@@ -192,7 +194,7 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if held and seen.any():
             try:
-                cv = cross_validated(run, args.cv_dir, ours, folders, quarters, ok & seen)
+                cv = cross_validated(run, args.cv_dir or default_cv_dir(run), ours, folders, quarters, ok & seen)
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2

@@ -3,7 +3,7 @@
 A run that learned from two or more quarters has no unseen photos of those quarters left to choose
 its unsure threshold on, or, when it learned from all four, to be measured on. So its recipe is
 trained once more per quarter it learned from, on the others only (a "fold", in CV_DIR, named
-RUN_on_Q1+Q2...). Each fold scores the quarter it left out; those out-of-fold scores give the run its
+RUN_on_Q1+Q2...; a shipped run keeps its folds in RUN/folds). Each fold scores the quarter it left out; those out-of-fold scores give the run its
 threshold (scripts/photo_threshold_cv.py) and, for a run that learned from every photo, its
 measured numbers (benchmarks/photo_accuracy.py).
 """
@@ -20,7 +20,15 @@ from fashion_core.config import TrainConfig
 from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs
 from fashion_core.photo_set import QUARTERS, load_photo_set
 from fashion_core.predict import learned_shares, probabilities
-from fashion_core.runs import Run, load_model, read_json
+from fashion_core.runs import CHECKPOINT_DIR, Run, load_model, read_json
+
+FOLDS_DIR = "folds"  # inside a run folder: its shipped folds, the evidence behind its photo numbers
+
+
+def default_cv_dir(run: Run) -> Path:
+    """Where RUN's folds are: its own folds/ when it ships them, else runs/photo_cv (git-ignored)."""
+    own = run.path / FOLDS_DIR
+    return own if own.is_dir() else CHECKPOINT_DIR.parent / "runs" / "photo_cv"
 
 
 def folds(learned: set[str]) -> dict[str, tuple[str, ...]]:

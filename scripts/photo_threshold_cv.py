@@ -6,7 +6,8 @@ quarters of the photos (fashion_core.photo_set.QUARTERS): train and calib, or al
 
 Such a run has no unseen photos left to choose its threshold on. So its recipe is trained once more
 per quarter it learned from, on the other quarters only (fashion_core.photo_cv: CV_DIR/NAME_on_train
-and CV_DIR/NAME_on_calib for a run that learned from train and calib; finished folds are reused);
+and CV_DIR/NAME_on_calib for a run that learned from train and calib; finished folds are reused;
+CV_DIR is RUN/folds when RUN ships its folds, else runs/photo_cv);
 for an ensemble, each member's recipe is, and the fold is the same vote of those. Each fold's
 threshold is picked on the quarter it left out (fashion_core.calibration.pick_threshold) and their
 mean goes into RUN's calibration.json, with every fold threshold named in its threshold_source. It
@@ -37,8 +38,8 @@ from sklearn.metrics import roc_auc_score  # noqa: E402
 from fashion_core.calibration import photo_check, pick_threshold, set_threshold  # noqa: E402
 from fashion_core.config import parse_setting  # noqa: E402
 from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
-from fashion_core.photo_cv import (confidences, cross_validated_check, fold_run, folds, out_of_fold,  # noqa: E402
-                                   variant_recipe)
+from fashion_core.photo_cv import (FOLDS_DIR, confidences, cross_validated_check, default_cv_dir,  # noqa: E402
+                                   fold_run, folds, out_of_fold, variant_recipe)
 from fashion_core.photo_set import QUARTERS  # noqa: E402
 from fashion_core.predict import learned_shares  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run  # noqa: E402
@@ -76,8 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("run", type=Path)
     ap.add_argument("--photos", type=Path, default=None, help="labelled photos (default: the run's photo_dir)")
-    ap.add_argument("--cv-dir", type=Path, default=CHECKPOINT_DIR.parent / "runs" / "photo_cv",
-                    help="where the fold runs go (default: runs/photo_cv, git-ignored)")
+    ap.add_argument("--cv-dir", type=Path, default=None,
+                    help="where the fold runs go (default: RUN/folds when RUN ships its folds, else runs/photo_cv, "
+                         "git-ignored)")
     ap.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                     help="cross-fit this variant of RUN's recipe and store nothing (JSON value)")
     ap.add_argument("--fold", choices=QUARTERS, help="only the fold that leaves out (and is measured on) this quarter")
@@ -112,7 +114,10 @@ def main(argv: list[str] | None = None) -> int:
     except (ValueError, TypeError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    picked = {q: fold_threshold(run, photo_dir, q, learn, args.cv_dir, changes)
+    cv_dir = args.cv_dir or default_cv_dir(run)
+    if changes and cv_dir == run.path / FOLDS_DIR:  # a variant's folds do not belong with the run
+        cv_dir = CHECKPOINT_DIR.parent / "runs" / "photo_cv"
+    picked = {q: fold_threshold(run, photo_dir, q, learn, cv_dir, changes)
               for q, learn in plan.items() if args.fold in (None, q)}
     if args.fold:
         return 0  # a single fold: compared, not stored

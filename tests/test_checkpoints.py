@@ -82,3 +82,26 @@ def test_predict_defaults_to_the_shipped_photo_run_whose_threshold_did_best_on_p
         # the threshold was picked on photos the run did not learn from: the calib share, or cross-fitted
         assert ("cross-fitted" in cal["threshold_source"]) == ("calib" in learned_shares(run))
     assert default_run().name == max(tuned, key=photo_score).name
+
+
+def test_the_run_that_learned_from_every_photo_ships_the_folds_its_photo_numbers_come_from():
+    import json
+
+    from fashion_core.calibration import load_calibration
+    from fashion_core.photo_cv import default_cv_dir, existing_folds, folds
+    from fashion_core.photo_set import QUARTERS
+    from fashion_core.predict import default_run, learned_shares
+
+    run = default_run()  # what Predict and `predict` use for photos
+    assert run.name == "photo_tuned_all" and learned_shares(run) == set(QUARTERS)
+    shipped = existing_folds(run, default_cv_dir(run))  # finished folds, found without training anything
+    assert default_cv_dir(run) == run.path / "folds" and set(shipped) == set(QUARTERS)
+    for q, fold in shipped.items():  # each learned from the other three quarters, with the same recipe
+        assert set(learned_shares(fold)) == set(folds(set(QUARTERS))[q]) and q not in learned_shares(fold)
+        assert fold.config.replace(photo_shares=run.config.photo_shares, note="") == run.config.replace(note="")
+        assert fold.has_weights
+    cal = load_calibration(run)
+    assert cal.check["cross_fitted"] and cal.check["photos"] == 341 and cal.check["no_class"] == 51
+    assert cal.source and 0.2 <= cal.threshold <= 0.95
+    assert json.loads((run.path / "calibration.json").read_text())["threshold_source"].startswith(
+        "mean of 4 cross-fitted thresholds")
