@@ -111,35 +111,40 @@ def print_table(title: str, systems: dict[str, dict]) -> None:
 
 
 def seen_by(run: Run, photos: list[tuple[str, Path]]) -> np.ndarray | None:
-    """Which photos the run (or a member) learned from, by content: as its training recorded them
-    (photo_set.LEARNED_PHOTOS), or from its photo folder for a run trained before that record; None
-    when neither is here, so that cannot be told."""
-    learned: set[str] = set()
+    """Per photo, the quarter it was in when the run (or a member) learned from it, by content, or ""
+    for a photo it never saw: as its training recorded them (photo_set.LEARNED_PHOTOS), or from its
+    photo folder for a run trained before that record; None when neither is here, so that cannot be told."""
+    learned: dict[str, str] = {}
     for single in member_runs(run.path) if is_ensemble(run.path) else [run]:
         cfg = single.config
         recorded = read_json(single.path / LEARNED_PHOTOS)
-        if isinstance(recorded, list):
-            learned |= set(recorded)
+        if isinstance(recorded, dict):
+            learned.update(recorded)
         elif cfg.photo_dir and Path(cfg.photo_dir).is_dir():
-            learned |= learned_photos(cfg.photo_dir, cfg.photo_share_names)
+            learned.update(learned_photos(cfg.photo_dir, cfg.photo_share_names))
         elif cfg.photo_dir:
             return None
-    return np.array([fingerprint(p) in learned for _, p in photos])
+    return np.array([learned.get(fingerprint(p), "") for _, p in photos], dtype=object)
 
 
 def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str], quarters: np.ndarray,
                     keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Top class and unsure for the photos in keep, for a run that learned from every quarter: each
-    quarter as its fold scores it, judged by a threshold picked on the other quarters
-    (photo_cv.nested_thresholds). Photos outside keep get class -1, not unsure."""
+    quarter (as the run learned it) as its fold scores it, judged by the threshold picked for it on the
+    other quarters when the run's folds were checked (photo_check's quarter_thresholds; picked here
+    the same way, photo_cv.nested_thresholds, for a check without them). Photos outside keep get
+    class -1, not unsure."""
     scores, where = {}, {}
     for q, fold in existing_folds(run, cv_dir).items():
         sel = (quarters == q) & keep
+        if not sel.any():
+            continue
         conf, top = confidences(fold, ours[sel])
         names = [f for f, s in zip(folders, sel) if s]
         correct = np.array([t in MAPPING.get(f, ()) for t, f in zip(top, names)])
         scores[q], where[q] = OutOfFold(conf, top, correct, np.isin(names, list(MAPPING)), names), sel
-    thresholds = nested_thresholds(scores)
+    stored = (load_calibration(run).check or {}).get("quarter_thresholds") or {}
+    thresholds = {q: float(stored[q]) for q in scores} if set(scores) <= set(stored) else nested_thresholds(scores)
     preds, unsure = np.full(len(folders), -1), np.zeros(len(folders), bool)
     for q, sel in where.items():
         preds[sel], unsure[sel] = scores[q].top, scores[q].conf < thresholds[q]
@@ -176,14 +181,20 @@ def main(argv: list[str] | None = None) -> int:
     runs = {"plain": Run(Path(args.plain)), "photo": Run(Path(args.model)), "tuned": Run(tuned)}
     systems: dict[str, dict] = {}
     cv_thresholds, cv_seen, cv, all_fair = {}, None, None, False
+    fair = np.ones(len(photos), bool)  # photos every system may be measured on
     for key, run in runs.items():
         if not (run.path / "config.json").exists():
             print(f"skipping {key}: {run.path} is not a run directory", file=sys.stderr)
             continue
         held = learned_shares(run) & {"held-out-a", "held-out-b"}
-        seen = seen_by(run, photos) if held or key == "tuned" else None
+        learned_q = seen_by(run, photos) if held or key == "tuned" else None
+        seen = None if learned_q is None else learned_q != ""
         if key == "tuned":
             all_fair = seen is not None and (not seen.any() or bool(held))  # held: the seen ones go by their folds
+            if seen is not None and not held and (seen & (shares == "held-out")).any():
+                fair = ~seen  # learned photos under held-out names (copied or renamed): not measured
+                print(f"{(seen & (shares == 'held-out')).sum()} photos of the held-out half are ones {run.path} "
+                      "learned from (under other names); the held-out table leaves them out")
         if held and (key != "tuned" or learned_shares(run) != set(QUARTERS)):
             print(f"error: {run.path} learned from the {' and '.join(sorted(held))} quarter(s); only a tuned run that "
                   "learned from all four can be measured (by cross-validation)", file=sys.stderr)
@@ -194,7 +205,8 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         if held and seen.any():
             try:
-                cv = cross_validated(run, args.cv_dir or default_cv_dir(run), ours, folders, quarters, ok & seen)
+                cv = cross_validated(run, args.cv_dir or default_cv_dir(run), ours, folders,
+                                     np.where(seen, learned_q, quarters), ok & seen)
             except ValueError as exc:
                 print(f"error: {exc}", file=sys.stderr)
                 return 2
@@ -232,14 +244,15 @@ def main(argv: list[str] | None = None) -> int:
             preds, unsure = systems["ours+tuned"]
             systems["ours+tuned"] = (np.where(cv_seen, cv[0], preds), np.where(cv_seen, cv[1], unsure))
     order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
-    for title, keep in (("held-out half (never used for any choice, but by a run that learned from every photo: "
-                         "then see above)" if cv is not None else "held-out half (never used for any choice)",
-                         (shares == "held-out") & ok),
+    for title, keep in (("held-out half (the tuned run learned from these too, so they are scored as said above)"
+                         if cv is not None else "held-out half (never used for any choice)",
+                         (shares == "held-out") & ok & fair),
                         ("calib share (unsure thresholds chosen here, unless a run learned from it)",
                          (shares == "calib") & ok),
                         ("train share (fine-tuned runs learned from these)", (shares == "train") & ok),
                         *((("all photos (tuned: none was learned from, or each one learned from is scored by a fold, "
-                            "and judged by a threshold, that did not see it)", ok),) if all_fair else ())):
+                            "and judged by a threshold, that did not see it; the plain and photo runs' thresholds "
+                            "were fitted on the calib quarter)", ok),) if all_fair else ())):
         tables = {s: summarise(folders, *systems[s], keep) for s in order}
         print_table(title, tables)
         print()

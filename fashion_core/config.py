@@ -210,8 +210,9 @@ class TrainConfig:
                  f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
         shares = self.photo_share_names
         need(bool(shares) and set(shares) <= set(QUARTERS) and len(set(shares)) == len(shares), "photo_shares",
-             f"must name quarters of the photos, comma-separated, each once: {', '.join(QUARTERS)} (a run "
-             "that learns from a held-out quarter is measured only by cross-validation)")
+             f"must name quarters of the photos, comma-separated, each once: {', '.join(QUARTERS)} (the "
+             "photo benchmark measures a run that learned from a held-out quarter only when it learned from all "
+             "four, by cross-validation)")
         need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024")
         need(isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",

@@ -44,9 +44,20 @@ def variant_name(changes: dict) -> str:
 
 def variant_recipe(run: Run, photo_dir: Path, changes: dict, learn: tuple[str, ...] = ()) -> TrainConfig:
     """RUN's recipe on photo_dir with changes, learning from the quarters learn when given; raises
-    ValueError (or TypeError) when the result is not a valid recipe."""
-    return TrainConfig.from_dict({**run.config.to_dict(), "photo_dir": str(photo_dir),
-                                  **({"photo_shares": ",".join(learn)} if learn else {}), **changes}).validate()
+    ValueError (or TypeError) when the result is not a valid recipe, or when changes name the photos
+    (which a fold learns from is the cross-validation's to decide, not a variant's)."""
+    fixed = sorted({"photo_dir", "photo_shares"} & set(changes))
+    if fixed:
+        raise ValueError(f"{', '.join(fixed)}: a variant cannot change which photos its folds learn from")
+    return TrainConfig.from_dict({**run.config.to_dict(), **changes, "photo_dir": str(photo_dir),
+                                  **({"photo_shares": ",".join(learn)} if learn else {})}).validate()
+
+
+def _same_recipe(a: TrainConfig, b: TrainConfig) -> bool:
+    """Equal but for the note, and for how the photo folder's path is written."""
+    def norm(c: TrainConfig) -> TrainConfig:
+        return c.replace(note="", photo_dir=str(Path(c.photo_dir).resolve()) if c.photo_dir else "")
+    return norm(a) == norm(b)
 
 
 def fold_path(run: Run, learn: tuple[str, ...], cv_dir: Path, changes: dict | None = None) -> Path:
@@ -68,9 +79,12 @@ def fold_run(run: Run, photo_dir: Path, learn: tuple[str, ...], cv_dir: Path, ch
         shutil.rmtree(fold.path, ignore_errors=True)  # a member's fold was trained again since
         return create_ensemble(fold.path, members, read_json(run.path / "ensemble.json")["weights"])
     recipe = variant_recipe(run, photo_dir, changes, learn)
-    same = (fold.path / "config.json").exists() and fold.config.replace(note=recipe.note) == recipe
+    same = (fold.path / "config.json").exists() and _same_recipe(fold.config, recipe)
     if same and fold.eval:
         return fold
+    if fold.path.exists() and not same and cv_dir.name == FOLDS_DIR:  # shipped evidence: never thrown away
+        raise ValueError(f"{fold.path} was trained with another recipe; it ships with its run, so it is not "
+                         "replaced: give --cv-dir to train folds of this recipe elsewhere")
     if fold.path.exists() and not same:  # a fold of an earlier recipe under this name: not evidence for this one
         print(f"{fold.path} was trained with another recipe; training it again", flush=True)
         shutil.rmtree(fold.path)
@@ -128,8 +142,9 @@ def nested_thresholds(scores: dict[str, OutOfFold]) -> dict[str, float]:
 
 
 def cross_validated_check(scores: dict[str, OutOfFold]) -> dict:
-    """photo_check of every quarter judged by its fold and its nested threshold, all pooled."""
+    """photo_check of every quarter judged by its fold and its nested threshold, all pooled; the
+    thresholds are kept in it (quarter_thresholds), so a later measurement judges each quarter the same."""
     t = nested_thresholds(scores)
     per_photo = np.concatenate([np.full(len(s.conf), t[q]) for q, s in scores.items()])
     pooled = [np.concatenate([getattr(s, k) for s in scores.values()]) for k in ("conf", "correct", "mapped")]
-    return photo_check(*pooled, per_photo, cross_fitted=True)
+    return {**photo_check(*pooled, per_photo, cross_fitted=True), "quarter_thresholds": t}

@@ -8,7 +8,9 @@ Each photo falls in one fixed quarter, by a hash of its file name (not its conte
     held-out-a,   together the held-out share: only ever measured (benchmarks/photo_accuracy.py),
     held-out-b    except by a run that learns from every quarter, which is measured by
                   cross-validation instead: each quarter by the same recipe trained on the other three
-so a number reported on a photo never comes from a model or a threshold that saw it.
+so a number reported on a photo never comes from a model that learned from it, nor from a threshold
+picked on it (though for a run that learned from every photo, the folds whose scores pick a quarter's
+threshold did learn from that quarter).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 SHARES = ("held-out", "calib", "train")
 QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
-LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: the fingerprints of the photos it learned from
+LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: fingerprint -> quarter of each photo it learned from
 
 
 def _digest(path: str | Path) -> bytes:
@@ -51,9 +53,10 @@ def fingerprint(path: str | Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def learned_photos(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> set[str]:
-    """The fingerprints of the photos in photo_dir that a run learning from these shares or quarters saw."""
-    return {fingerprint(p) for _, p in collect(photo_dir) if share(p) in shares or quarter(p) in shares}
+def learned_photos(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> dict[str, str]:
+    """Fingerprint -> quarter of each photo in photo_dir that a run learning from these shares or
+    quarters saw (the quarter as it was then, whatever the photo is called later)."""
+    return {fingerprint(p): quarter(p) for _, p in collect(photo_dir) if share(p) in shares or quarter(p) in shares}
 
 
 def collect(photo_dir: str | Path) -> list[tuple[str, Path]]:

@@ -26,7 +26,7 @@ def tuned_on_photos(run: Run) -> bool:
 
 
 def learned_shares(run: Run) -> set[str]:
-    """The photo shares (fashion_core.photo_set) a run learned from; an ensemble's are any member's."""
+    """The photo quarters (fashion_core.photo_set.QUARTERS) a run learned from; an ensemble's are any member's."""
     if is_ensemble(run.path):
         return set().union(*(learned_shares(m) for m in member_runs(run.path)))
     return set(run.config.photo_share_names) if run.config.photo_dir else set()

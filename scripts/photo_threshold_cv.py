@@ -12,7 +12,7 @@ for an ensemble, each member's recipe is, and the fold is the same vote of those
 threshold is picked on the quarter it left out (fashion_core.calibration.pick_threshold) and their
 mean goes into RUN's calibration.json, with every fold threshold named in its threshold_source. It
 also prints, per fold, how well calibrated confidence separates photos with no class from the others
-there (AUROC), for the fold and for each member's fold: the evidence for or against voting. With
+there (AUROC), for the fold and for each member's fold: the evidence for or against voting.
 The photo_check stored with the threshold (what the Predict page quotes, and what ranks runs for
 its default) judges each quarter by its fold and by a threshold picked on the other quarters only;
 for a run that learned from every photo that is its measurement (benchmarks/photo_accuracy.py
@@ -117,8 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     cv_dir = args.cv_dir or default_cv_dir(run)
     if changes and cv_dir == run.path / FOLDS_DIR:  # a variant's folds do not belong with the run
         cv_dir = CHECKPOINT_DIR.parent / "runs" / "photo_cv"
-    picked = {q: fold_threshold(run, photo_dir, q, learn, cv_dir, changes)
-              for q, learn in plan.items() if args.fold in (None, q)}
+    try:
+        picked = {q: fold_threshold(run, photo_dir, q, learn, cv_dir, changes)
+                  for q, learn in plan.items() if args.fold in (None, q)}
+    except ValueError as exc:  # a shipped fold of another recipe, which is never replaced
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     if args.fold:
         return 0  # a single fold: compared, not stored
     # every quarter judged by its fold and by a threshold picked on the other quarters only

@@ -240,8 +240,32 @@ def test_a_run_that_learned_from_every_photo_is_cross_validated_over_the_four_qu
     # a quarter the run did not learn from has no fold
     both = train(cfg, tmp_path / "both", data_root=fake_root)
     assert cv.main([str(both.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-a"]) == 2
+    # each quarter's threshold is kept, so a later measurement judges the quarter the same way
+    assert set(cal["photo_check"]["quarter_thresholds"]) == set(QUARTERS)
+    # a variant may not change which photos the folds learn from
+    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--set", 'photo_shares="train"']) == 2
+    # folds shipped inside the run are reused however the photo folder is written, and never replaced
+    import shutil
+
+    shutil.copytree(tmp_path / "cv", run.path / "folds")
+    import os
+
+    assert cv.main([str(run.path), "--photos", os.path.relpath(photos)]) == 0  # a relative path this time
+    assert "training" not in capsys.readouterr().out
+    shipped = run.path / "folds" / "all_on_train+calib+held-out-a"
+    shipped_cfg = shipped / "config.json"
+    shipped_cfg.write_text(json.dumps({**json.loads(shipped_cfg.read_text()), "lr": 0.5}))
+    assert cv.main([str(run.path)]) == 2 and "it ships with its run" in capsys.readouterr().err
+    assert (shipped / "eval.json").exists()
+    # a learned photo copied under a new name is still known, and scored by its fold
+    renamed = tmp_path / "renamed"
+    (renamed / "hat").mkdir(parents=True)
+    shutil.copy(next((photos / "hat").glob("*.png")), renamed / "hat" / "zz-new-name.png")
+    assert bench.main([str(renamed), *args, "--cv-dir", str(tmp_path / "cv")]) == 0
+    assert "learned from 1 of these photos" in capsys.readouterr().out
     # the run keeps the fingerprints of what it learned from, so it can tell without the photo folder
-    assert len(json.loads((run.path / "photos_learned.json").read_text())) == 30
+    learned = json.loads((run.path / "photos_learned.json").read_text())
+    assert len(learned) == 30 and set(learned.values()) == set(QUARTERS)
     import shutil
 
     shutil.rmtree(photos)
