@@ -30,13 +30,12 @@ from fashion_core.calibration import (calibrate, decide, load_calibration, photo
                                       set_threshold)
 from fashion_core.data import CLASSES  # noqa: E402
 from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
-from fashion_core.photo_cv import (OutOfFold, confidences, default_cv_dir, existing_folds,  # noqa: E402
-                                   nested_thresholds)
-from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
-from fashion_core.photo_set import (LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect, fingerprint,  # noqa: E402
-                                    learned_photos, quarter, share)
+from fashion_core.photo_cv import (default_cv_dir, existing_folds, learned_quarters, nested_thresholds,  # noqa: E402
+                                   score_fold)
+from fashion_core.photo_set import (HELD_OUT, LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect,  # noqa: E402
+                                    fingerprint, quarter, share)
 from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
-from fashion_core.runs import CHECKPOINT_DIR, Run, load_model, read_json  # noqa: E402
+from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """(N, 28, 28) ours, (N, 28, 28) naive, and which photos could be read."""
@@ -110,23 +109,6 @@ def print_table(title: str, systems: dict[str, dict]) -> None:
         print(f"| {folder} | {n} | " + " | ".join(cells) + " |")
 
 
-def seen_by(run: Run, photos: list[tuple[str, Path]]) -> np.ndarray | None:
-    """Per photo, the quarter it was in when the run (or a member) learned from it, by content, or ""
-    for a photo it never saw: as its training recorded them (photo_set.LEARNED_PHOTOS), or from its
-    photo folder for a run trained before that record; None when neither is here, so that cannot be told."""
-    learned: dict[str, str] = {}
-    for single in member_runs(run.path) if is_ensemble(run.path) else [run]:
-        cfg = single.config
-        recorded = read_json(single.path / LEARNED_PHOTOS)
-        if isinstance(recorded, dict):
-            learned.update(recorded)
-        elif cfg.photo_dir and Path(cfg.photo_dir).is_dir():
-            learned.update(learned_photos(cfg.photo_dir, cfg.photo_share_names))
-        elif cfg.photo_dir:
-            return None
-    return np.array([learned.get(fingerprint(p), "") for _, p in photos], dtype=object)
-
-
 def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str], quarters: np.ndarray,
                     keep: np.ndarray) -> tuple[np.ndarray, np.ndarray, dict[str, float]]:
     """Top class and unsure for the photos in keep, for a run that learned from every quarter: each
@@ -139,10 +121,7 @@ def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str]
         sel = (quarters == q) & keep
         if not sel.any():
             continue
-        conf, top = confidences(fold, ours[sel])
-        names = [f for f, s in zip(folders, sel) if s]
-        correct = np.array([t in MAPPING.get(f, ()) for t, f in zip(top, names)])
-        scores[q], where[q] = OutOfFold(conf, top, correct, np.isin(names, list(MAPPING)), names), sel
+        scores[q], where[q] = score_fold(fold, ours[sel], [f for f, s in zip(folders, sel) if s]), sel
     stored = (load_calibration(run).check or {}).get("quarter_thresholds") or {}
     thresholds = {q: float(stored[q]) for q in scores} if set(scores) <= set(stored) else nested_thresholds(scores)
     preds, unsure = np.full(len(folders), -1), np.zeros(len(folders), bool)
@@ -186,8 +165,12 @@ def main(argv: list[str] | None = None) -> int:
         if not (run.path / "config.json").exists():
             print(f"skipping {key}: {run.path} is not a run directory", file=sys.stderr)
             continue
-        held = learned_shares(run) & {"held-out-a", "held-out-b"}
-        learned_q = seen_by(run, photos) if held or key == "tuned" else None
+        learned = learned_shares(run)
+        held = learned & set(HELD_OUT)
+        by_content = learned_quarters(run) if held or key == "tuned" else None
+        # per photo, the quarter it was learned in ("" if never), whatever it is called here
+        learned_q = None if by_content is None else np.array([by_content.get(fingerprint(p), "") for _, p in photos],
+                                                              dtype=object)
         seen = None if learned_q is None else learned_q != ""
         if key == "tuned":
             all_fair = seen is not None and (not seen.any() or bool(held))  # held: the seen ones go by their folds
@@ -195,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 fair = ~seen  # learned photos under held-out names (copied or renamed): not measured
                 print(f"{(seen & (shares == 'held-out')).sum()} photos of the held-out half are ones {run.path} "
                       "learned from (under other names); the held-out table leaves them out")
-        if held and (key != "tuned" or learned_shares(run) != set(QUARTERS)):
+        if held and (key != "tuned" or learned != set(QUARTERS)):
             print(f"error: {run.path} learned from the {' and '.join(sorted(held))} quarter(s); only a tuned run that "
                   "learned from all four can be measured (by cross-validation)", file=sys.stderr)
             return 2
@@ -217,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
         if not (run.path / "calibration.json").exists():
             calibrate(run)
         model = load_model(run)
-        learned_calib = "calib" in learned_shares(run)
+        learned_calib = "calib" in learned
         probs = {pipe: probabilities(model, images, run.config.tta_flip) for pipe, images in
                  (("naive", base), ("ours", ours))}
         if args.fit_threshold and learned_calib:

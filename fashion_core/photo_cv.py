@@ -18,7 +18,7 @@ import numpy as np
 from fashion_core.calibration import calibrate, calibrated, load_calibration, photo_check, pick_threshold
 from fashion_core.config import TrainConfig
 from fashion_core.ensemble import create_ensemble, is_ensemble, member_runs
-from fashion_core.photo_set import QUARTERS, load_photo_set
+from fashion_core.photo_set import LEARNED_PHOTOS, QUARTERS, learned_photos, target_sets
 from fashion_core.predict import learned_shares, probabilities
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model, read_json
 
@@ -111,11 +111,28 @@ class OutOfFold:
     folders: list[str]
 
 
-def out_of_fold(fold: Run, photo_dir: Path, quarter: str) -> OutOfFold:
-    images, sets, folders = load_photo_set(photo_dir, quarter)
-    images, sets = images.numpy(), sets.numpy()
+def score_fold(fold: Run, images: np.ndarray, folders: list[str]) -> OutOfFold:
+    """A fold's scores on pipeline outputs (N, 28, 28) of photos from these folders."""
+    sets = target_sets(folders).numpy()
     conf, top = confidences(fold, images)
-    return OutOfFold(conf, top, sets[np.arange(len(top)), top], sets.any(1), folders)
+    return OutOfFold(conf, top, sets[np.arange(len(top)), top], sets.any(1), list(folders))
+
+
+def learned_quarters(run: Run) -> dict[str, str] | None:
+    """Fingerprint -> quarter of every photo the run (or a member) learned from: as its training
+    recorded them (photo_set.LEARNED_PHOTOS), or from its photo folder for a run trained before that
+    record; None when neither is here, so that cannot be told."""
+    learned: dict[str, str] = {}
+    for single in member_runs(run.path) if is_ensemble(run.path) else [run]:
+        cfg = single.config
+        recorded = read_json(single.path / LEARNED_PHOTOS)
+        if isinstance(recorded, dict):
+            learned.update(recorded)
+        elif cfg.photo_dir and Path(cfg.photo_dir).is_dir():
+            learned.update(learned_photos(cfg.photo_dir, cfg.photo_share_names))
+        elif cfg.photo_dir:
+            return None
+    return learned
 
 
 def existing_folds(run: Run, cv_dir: Path) -> dict[str, Run]:

@@ -27,6 +27,7 @@ UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
 SHARES = ("held-out", "calib", "train")
 QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
+HELD_OUT = QUARTERS[2:]  # the quarters that make up the held-out share
 LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: fingerprint -> quarter of each photo it learned from
 
 
@@ -45,7 +46,7 @@ def quarter(path: str | Path) -> str:
 def share(path: str | Path) -> str:
     """train, calib or held-out (both held-out quarters)."""
     q = quarter(path)
-    return "held-out" if q.startswith("held-out") else q
+    return "held-out" if q in HELD_OUT else q
 
 
 def fingerprint(path: str | Path) -> str:

@@ -39,8 +39,8 @@ from fashion_core.calibration import photo_check, pick_threshold, set_threshold 
 from fashion_core.config import parse_setting  # noqa: E402
 from fashion_core.ensemble import is_ensemble, member_runs  # noqa: E402
 from fashion_core.photo_cv import (FOLDS_DIR, confidences, cross_validated_check, default_cv_dir,  # noqa: E402
-                                   fold_run, folds, out_of_fold, variant_recipe)
-from fashion_core.photo_set import QUARTERS  # noqa: E402
+                                   fold_run, folds, score_fold, variant_recipe)
+from fashion_core.photo_set import QUARTERS, load_photo_set  # noqa: E402
 from fashion_core.predict import learned_shares  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run  # noqa: E402
 
@@ -55,15 +55,13 @@ def fold_threshold(run: Run, photo_dir: Path, left_out: str, learn: tuple[str, .
     """RUN's fold that learns from learn; its threshold picked on the quarter left_out, and what it
     was picked on (photo_cv.OutOfFold)."""
     fold = fold_run(run, photo_dir, learn, cv_dir, changes)
-    oof = out_of_fold(fold, photo_dir, left_out)
+    images, _, folders = load_photo_set(photo_dir, left_out)
+    images = images.numpy()
+    oof = score_fold(fold, images, folders)
     parts = member_runs(fold.path) if is_ensemble(fold.path) else []
     t = pick_threshold(oof.conf, oof.mapped)
     check = photo_check(oof.conf, oof.correct, oof.mapped, t)
     val = (fold.metrics or [{}])[-1].get("val_acc")
-    if parts:
-        from fashion_core.photo_set import load_photo_set  # noqa: PLC0415
-
-        images = load_photo_set(photo_dir, left_out)[0].numpy()
     print(f"learned from {' + '.join(learn)}, measured on {left_out} ({len(oof.conf)} photos, {(~oof.mapped).sum()} "
           f"with no class): AUROC no-class vs mapped {auroc(-oof.conf, ~oof.mapped):.3f}" +
           "".join(f"; {m.name} {auroc(-confidences(m, images)[0], ~oof.mapped):.3f}" for m in parts) +
