@@ -1,9 +1,17 @@
 """The dashboard's entry point: `streamlit run streamlit_app.py`. An st.navigation router over the
 page files in pages/, with a sidebar that shows the device, the data status and the job queue.
 
-Streamlit treats a pages/ folder as a legacy multipage app until st.navigation has run once, so a
-fresh server's first deep link (/train) would run the page file on its own; every page therefore
-starts with `common.require_router()`, which hands that first run back to this router.
+Why every page starts with `common.require_router()`: Streamlit (1.67) decides when its first
+session starts whether the app is a legacy multipage app, namely whether a `pages/` folder sits
+beside the main script, and stays in that mode until some script run calls st.navigation. In that
+mode a fresh server's first visit straight to /train runs pages/train.py on its own: no router, no
+shared sidebar, the folder's file names as the menu. No setting turns this off
+(`client.showSidebarNavigation = false` only hides the menu, the router's too), and only moving the
+page files out of pages/ would avoid it, which we do not: their paths are how pages link to each
+other and how the tests open them. So the guard lives in ui/common.py: this router runs each page
+inside `common.routed()` (a context variable, no private Streamlit attribute), and a page run
+without it runs this router in the same script run and stops; that first st.navigation call ends
+the legacy mode for the whole server. tests/test_e2e.py opens /train first on a fresh server.
 """
 from __future__ import annotations
 
@@ -12,6 +20,7 @@ import streamlit as st
 from fashion_core import jobs
 from fashion_core.data import data_root, is_available
 from fashion_core.device import describe_device
+from ui import common
 
 st.set_page_config(page_title="Fashion-MNIST workbench", page_icon=":material/checkroom:", layout="wide")
 
@@ -32,9 +41,11 @@ def _device() -> str:
 
 @st.fragment(run_every=5)
 def _job_status() -> None:
-    jobs.tick()  # also moves the queue on after an app restart
+    problem = jobs.tick()  # also moves the queue on after an app restart
     n = jobs.counts()
     st.caption(f"**Jobs:** {n['running']} running · {n['queued']} queued")
+    if problem:
+        st.caption(f":orange[{problem}]")
 
 
 with st.sidebar:
@@ -45,4 +56,5 @@ with st.sidebar:
         st.caption(f"**Data:** missing (looked in `{data_root()}`)")
     _job_status()
 
-page.run()
+with common.routed():
+    page.run()

@@ -31,10 +31,10 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 DEFAULT_THREADS = torch.get_num_threads()  # before ui.common lowers it for the app process
 
 from fashion_core import explain  # noqa: E402
-from fashion_core.photo import load_image, prepare  # noqa: E402
-from fashion_core.predict import probabilities  # noqa: E402
+from fashion_core.inference import to_input  # noqa: E402
+from fashion_core.photos.pipeline import load_image, prepare  # noqa: E402
+from fashion_core.predictor import Predictor  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
-from fashion_core.train import to_input  # noqa: E402
 from ui.common import APP_TORCH_THREADS  # noqa: E402
 
 warnings.filterwarnings("ignore", message="Setting backward hooks")  # Captum, on every Guided Backprop
@@ -93,7 +93,7 @@ def in_process(run: Run, image28: np.ndarray, repeats: int) -> list[tuple]:
     """
     default_threads = DEFAULT_THREADS
     model = load_model(run)
-    target = int(probabilities(model, image28)[0].argmax())
+    target = int(Predictor.from_run(run, model=model, fit=False).model_probabilities(image28)[0].argmax())
     few = max(3, repeats // 3)
     rows = []
 
@@ -104,8 +104,8 @@ def in_process(run: Run, image28: np.ndarray, repeats: int) -> list[tuple]:
             (app_default,) = medians_ms([app_fn], few)
         return app, app_default, naive[0] if naive else None
 
-    app_predict = lambda: probabilities(model, image28)  # noqa: E731
-    naive_predict = lambda: probabilities(load_model(run), image28)  # noqa: E731
+    app_predict = lambda: Predictor.from_run(run, model=model, fit=False).model_probabilities(image28)  # noqa: E731
+    naive_predict = lambda: Predictor.from_run(run, fit=False).model_probabilities(image28)  # noqa: E731
     rows.append(("predict (1 image)", *timings(app_predict, naive_predict), "model loaded per request",
                  GOALS_MS["predict"]))
     for method in explain.available_methods(model):

@@ -5,11 +5,11 @@
 PHOTO_DIR holds one folder per garment type (../shared/data/README.md). Prints, per folder, the
 top-1 accuracy on mapped folders and the unsure rate everywhere, for each (pipeline, model) pair,
 on the held-out half of the photos and on the other shares. Photos are split into shares by a hash
-of the file name (fashion_core.photo_set): held-out (half), calib and train (a quarter each).
+of the file name (fashion_core.photos.folders): held-out (half), calib and train (a quarter each).
 --fit-threshold picks each model's unsure threshold on the calib share only and stores it in
 the run's calibration.json; fine-tuned runs learn from the train share, or from train and calib
 with a cross-fitted threshold (scripts/photo_threshold_cv.py); so held-out numbers never saw their
-photos. A tuned run that learned from every photo (all four quarters, fashion_core.photo_set.QUARTERS)
+photos. A tuned run that learned from every photo (all four quarters, fashion_core.photos.folders.QUARTERS)
 scores the photos it learned from (recognised by content, wherever they are) by cross-validation
 instead: each quarter by the run's fold that left it out (shipped in RUN/folds, or in runs/photo_cv,
 trained by scripts/photo_threshold_cv.py) with a threshold picked on the other three quarters only; photos it
@@ -26,16 +26,18 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fashion_core.calibration import (calibrate, decide, load_calibration, photo_check, pick_threshold,  # noqa: E402
-                                      set_threshold)
+from scipy.stats import binomtest  # noqa: E402
+
+from fashion_core.calibration import load_calibration  # noqa: E402
 from fashion_core.data import CLASSES  # noqa: E402
-from fashion_core.photo import ImageError, load_image, naive, prepare  # noqa: E402
-from fashion_core.photo_cv import (default_cv_dir, existing_folds, learned_quarters, nested_thresholds,  # noqa: E402
-                                   score_fold)
-from fashion_core.photo_set import (HELD_OUT, LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect,  # noqa: E402
-                                    fingerprint, quarter, share)
-from fashion_core.predict import default_run, learned_shares, probabilities  # noqa: E402
-from fashion_core.runs import CHECKPOINT_DIR, Run, load_model  # noqa: E402
+from fashion_core.photos.cv import default_cv_dir, existing_folds, nested_thresholds, score_fold  # noqa: E402
+from fashion_core.photos.folders import (HELD_OUT, LEARNED_PHOTOS, MAPPING, QUARTERS, UNMAPPED, collect,  # noqa: E402
+                                         fingerprint, quarter, share)
+from fashion_core.photos.pipeline import ImageError, load_image, naive, prepare  # noqa: E402
+from fashion_core.photos.selection import default_run, learned_photos, learned_shares  # noqa: E402
+from fashion_core.photos.thresholds import photo_check, pick_threshold, set_threshold  # noqa: E402
+from fashion_core.predictor import Predictor  # noqa: E402
+from fashion_core.runs import CHECKPOINT_DIR, Run  # noqa: E402
 
 def prepare_all(photos: list[tuple[str, Path]]) -> tuple[np.ndarray, np.ndarray, list[bool]]:
     """(N, 28, 28) ours, (N, 28, 28) naive, and which photos could be read."""
@@ -72,13 +74,12 @@ def summarise(folders: list[str], preds: np.ndarray, unsure: np.ndarray, keep: n
     return rows
 
 
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+def wilson(k: int, n: int) -> tuple[float, float]:
     """95% Wilson score interval of a rate k/n: how far a rate measured on few photos can be trusted."""
     if n == 0:
         return 0.0, 1.0
-    p, zz = k / n, z * z / n
-    centre, half = (p + zz / 2) / (1 + zz), z * np.sqrt(p * (1 - p) / n + zz / (4 * n)) / (1 + zz)
-    return max(0.0, float(centre - half)), min(1.0, float(centre + half))
+    ci = binomtest(k, n).proportion_ci(0.95, method="wilson")
+    return float(ci.low), float(ci.high)
 
 
 def print_intervals(system: str, rows: dict) -> None:
@@ -114,7 +115,7 @@ def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str]
     """Top class and unsure for the photos in keep, for a run that learned from every quarter: each
     quarter (as the run learned it) as its fold scores it, judged by the threshold picked for it on the
     other quarters when the run's folds were checked (photo_check's quarter_thresholds; picked here
-    the same way, photo_cv.nested_thresholds, for a check without them). Photos outside keep get
+    the same way, photos.cv.nested_thresholds, for a check without them). Photos outside keep get
     class -1, not unsure."""
     scores, where = {}, {}
     for q, fold in existing_folds(run, cv_dir).items():
@@ -167,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
             continue
         learned = learned_shares(run)
         held = learned & set(HELD_OUT)
-        by_content = learned_quarters(run) if held or key == "tuned" else None
+        by_content = learned_photos(run) if held or key == "tuned" else None
         # per photo, the quarter it was learned in ("" if never), whatever it is called here
         learned_q = None if by_content is None else np.array([by_content.get(fingerprint(p), "") for _, p in photos],
                                                               dtype=object)
@@ -197,18 +198,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tuned = {run.path} learned from {seen.sum()} of these photos, so each is scored by the fold that "
                   "left its quarter out (the same recipe trained on the other three quarters) and judged by a "
                   "threshold picked on the other three: " + ", ".join(f"{q} {t:.2f}" for q, t in cv_thresholds.items()))
-        if not (run.path / "calibration.json").exists():
-            calibrate(run)
-        model = load_model(run)
-        learned_calib = "calib" in learned
-        probs = {pipe: probabilities(model, images, run.config.tta_flip) for pipe, images in
-                 (("naive", base), ("ours", ours))}
-        if args.fit_threshold and learned_calib:
+        predictor = Predictor.from_run(run)  # fits and stores a temperature when the run has none
+        inputs = {"naive": base, "ours": ours}
+        if args.fit_threshold and "calib" in learned:
             print(f"{key}: learned from the calib share, so its threshold is not fitted there "
                   f"(scripts/photo_threshold_cv.py cross-fits one)")
         elif args.fit_threshold:  # on our pipeline's inputs; both pipelines are then scored with it
-            cal = load_calibration(run)
-            answers = [decide(p, cal) for p in probs["ours"]]
+            answers = predictor.answers(ours)
             conf = np.array([a["confidence"] for a in answers])
             correct = np.array([a["index"] in MAPPING.get(f, ()) for a, f in zip(answers, folders)])
             mapped = np.array([f in MAPPING for f in folders])
@@ -217,10 +213,10 @@ def main(argv: list[str] | None = None) -> int:
             set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
                                   f"({sel.sum()} photos) of {args.photo_dir.name}",
                           photo_check(conf[sel], correct[sel], mapped[sel], t))
-            print(f"{key}: unsure threshold {t:.2f} (calib share), T = {cal.temperature:.3f}")
-        cal = load_calibration(run)
-        for pipe in probs:
-            answers = [decide(p, cal) for p in probs[pipe]]
+            print(f"{key}: unsure threshold {t:.2f} (calib share), T = {predictor.calibration.temperature:.3f}")
+            predictor = Predictor.from_run(run, model=predictor.model, fit=False)  # with the new threshold
+        for pipe, images in inputs.items():
+            answers = predictor.answers(images)
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
                                         np.array([a["unsure"] for a in answers]))
         if key == "tuned" and cv is not None:  # the photos it learned from: as their folds answer

@@ -26,11 +26,12 @@ from fashion_core.augment import AugmentConfig
 from fashion_core.config import recipe
 from fashion_core.data import CACHE_DIR, data_root, load_split
 from fashion_core.device import describe_device, resolve_device
+from fashion_core.inference import evaluate
 from fashion_core.losses import make_loss
 from fashion_core.models import create_model
 from fashion_core.optim import make_optimizer, make_scheduler
 from fashion_core.runs import Run, load_model
-from fashion_core.train import evaluate, train
+from fashion_core.train import train
 
 TARGETS = (90.0, 92.0, 93.0, 94.0)
 

@@ -1,4 +1,4 @@
-"""Command line: python -m fashion_core list-models | train | evaluate | predict | ensemble."""
+"""Command line: python -m fashion_core list-models | train | evaluate | predict | ensemble | sweep."""
 from __future__ import annotations
 
 import argparse
@@ -27,40 +27,65 @@ def _cmd_list_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config_file(path: Path) -> dict:
+    """The TrainConfig fields a --config file holds; ValueError naming the file otherwise."""
+    try:
+        loaded = json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"--config {path}: not JSON ({exc})") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"--config {path}: must hold a JSON object of TrainConfig fields (got {type(loaded).__name__})")
+    try:
+        from fashion_core.config import TrainConfig
+
+        TrainConfig.from_dict(loaded)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"--config {path}: {exc}") from None
+    return loaded
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from fashion_core.config import RECIPES, TrainConfig, parse_setting
-    from fashion_core.runs import new_run_dir
+    from fashion_core.runs import new_run_dir, read_config
     from fashion_core.train import train
 
-    saved = Path(args.run_dir) / "config.json" if args.run_dir else None
+    saved = Path(args.run_dir) if args.run_dir and (Path(args.run_dir) / "config.json").exists() else None
     # resuming: `--run-dir DIR` alone carries on with DIR's own config (other flags must agree with it)
-    settings = json.loads(saved.read_text()) if saved and saved.exists() else {}
+    settings = read_config(saved).to_dict() if saved else {}
     settings.update(RECIPES[args.recipe] if args.recipe else {})
     if args.config:
-        settings.update(json.loads(Path(args.config).read_text()))
+        settings.update(_config_file(Path(args.config)))
     for flag in ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "loss", "device", "seed"):
         if getattr(args, flag) is not None:
             settings[flag] = getattr(args, flag)
     for item in args.set or []:
         key, value = parse_setting(item)
         settings[key] = value
-    cfg = TrainConfig.from_dict(settings).validate()
+    cfg = TrainConfig.from_dict(settings).validate()  # before any folder is made
     run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.model)
     stopping = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
 
+    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
     def show(p: dict) -> None:
-        if p.get("phase") == "train" and not args.quiet:
-            print(f"\repoch {p['epoch']}/{p['epochs']} step {p['step']}/{p['total_steps']} "
-                  f"loss {p['train_loss']:.4f} acc {p['train_acc']:.2f}% {p['images_per_s']:.0f} img/s "
-                  f"ETA {p['eta_s']:.0f}s   ", end="", file=sys.stderr, flush=True)
+        if p.get("phase") == "train":
+            bar.total = p["total_steps"]
+            bar.update(p["step"] - bar.n)
+            bar.set_description(f"epoch {p['epoch']}/{p['epochs']}")
+            bar.set_postfix(loss=f"{p['train_loss']:.4f}", acc=f"{p['train_acc']:.2f}%",
+                            img_s=f"{p['images_per_s']:.0f}", refresh=False)
         elif p.get("phase") == "epoch":
             val = f" val {p['val_acc']:.2f}%" if "val_acc" in p else ""
-            print(f"\repoch {p['epoch']}: train {p['train_acc']:.2f}%{val} ({p['time_s']:.0f}s)" + " " * 30,
-                  file=sys.stderr, flush=True)
+            tqdm.write(f"epoch {p['epoch']}: train {p['train_acc']:.2f}%{val} ({p['time_s']:.0f}s)", file=sys.stderr)
 
     print(f"run: {run_dir}", file=sys.stderr)
-    run = train(cfg, run_dir, show, lambda: stopping["now"])
+    try:
+        run = train(cfg, run_dir, show, lambda: stopping["now"])
+    finally:
+        bar.close()
     ev = run.eval
     if ev is None:
         print(f"stopped: {run.status.get('state')}; resume with --run-dir {run_dir}", file=sys.stderr)
@@ -71,8 +96,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from fashion_core.evaluation import write_eval
     from fashion_core.runs import Run
-    from fashion_core.train import write_eval
 
     run = Run(Path(args.run_dir))
     if not (run.path / "config.json").exists():
@@ -84,16 +109,14 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from fashion_core.calibration import calibration_for, describe
-    from fashion_core.photo import NOT_FOUND
-    from fashion_core.predict import load_model, predict_file, resolve_run
+    from fashion_core.photos.pipeline import NOT_FOUND
+    from fashion_core.photos.selection import resolve_run
+    from fashion_core.predictor import Predictor, describe
 
-    run = resolve_run(args.model)
-    model = load_model(run)
-    cal = calibration_for(run)
+    predictor = Predictor.from_run(resolve_run(args.model))
     failures = 0
     for path in args.images:
-        result = predict_file(model, path, cal, run.config.tta_flip)
+        result = predictor.answer_file(path)
         failures += "error" in result
         if args.json:
             print(json.dumps(result))
@@ -117,9 +140,32 @@ def _cmd_ensemble(args: argparse.Namespace) -> int:
         if not (Path(m) / "config.json").exists():
             raise ValueError(f"{m} is not a run directory")
     run = create_ensemble(Path(args.out), [Path(m) for m in args.members], weights)
-    spec = json.loads((run.path / "ensemble.json").read_text())
-    print(json.dumps({"run": str(run.path), "weights": spec["weights"],
+    print(json.dumps({"run": str(run.path), "weights": list(run.config.weights),
                       "test_accuracy": run.eval["test_accuracy"]}))
+    return 0
+
+
+def _cmd_sweep(args: argparse.Namespace) -> int:
+    from fashion_core import sweeps
+
+    if args.action == "create":
+        if not args.config:
+            raise ValueError("sweep create: give --config FILE (a JSON sweep: base, space, sampler, pruner, budget)")
+        cfg = sweeps.SweepConfig.from_dict(json.loads(Path(args.config).read_text()))
+        study = sweeps.create(args.name, cfg, args.storage)
+        print(json.dumps({"sweep": args.name, "storage": sweeps.storage_url(args.name, args.storage),
+                          "trials": cfg.n_trials, "queued": len(study.trials)}))
+        return 0
+    if args.action == "work":
+        stopping = {"now": False}
+        signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+        ran = sweeps.work(args.name, args.storage, should_stop=lambda: stopping["now"])
+        study, cfg = sweeps.load(args.name, args.storage)
+        print(json.dumps({"sweep": args.name, "ran": ran, "finished": sweeps.counted(study), "budget": cfg.n_trials}))
+        return 0
+    study, _ = sweeps.load(args.name, args.storage)
+    for row in sweeps.trial_table(study):
+        print(json.dumps(row.__dict__))
     return 0
 
 
@@ -168,6 +214,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--weights", help="comma-separated, one per member (default: fitted on the validation "
                                      "images all members held out)")
     p.set_defaults(fn=_cmd_ensemble)
+
+    p = sub.add_parser("sweep", help="hyperparameter sweeps on Optuna: create one, work on it (any number of "
+                                     "workers on any number of machines), show its trials")
+    p.add_argument("action", choices=["create", "work", "show"])
+    p.add_argument("name")
+    p.add_argument("--config", help="create: a JSON SweepConfig (base, space, sampler, pruner, n_trials, max_epochs)")
+    p.add_argument("--storage", help="an Optuna RDB URL (postgresql://user@host/db) shared by every worker; "
+                                     "default: an SQLite file under runs/sweeps/NAME")
+    p.set_defaults(fn=_cmd_sweep)
 
     args = parser.parse_args(argv)
     try:

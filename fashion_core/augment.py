@@ -6,108 +6,14 @@ AUGMENT_PROB semantics), unlike torchvision v2 batch transforms that draw once p
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, fields
 
 import torch
 import torch.nn.functional as F
 
+from fashion_core.config import AugmentConfig
+
 # Sandal, Sneaker, Ankle boot all face the same way in train and test (report 003).
 NO_FLIP_CLASSES = (5, 7, 9)
-
-
-@dataclass(frozen=True)
-class AugmentConfig:
-    """Probability (`*_p`, 0 = off) and strength of every op; defaults = no augmentation."""
-
-    hflip_p: float = 0.0  # mirror left-right
-    class_aware_flip: bool = False  # never flip Sandal/Sneaker/Ankle boot
-    vflip_p: float = 0.0  # turn upside down (report 000 does; garments are rarely seen so)
-    rotate_p: float = 0.0  # rotate by a random angle up to rotate_deg
-    rotate_deg: float = 15.0  # max |angle|, degrees (<= 45)
-    zoom_p: float = 0.0  # scale in or out by up to zoom
-    zoom: float = 0.1  # max relative scale change (<= 0.2 per report 000)
-    translate_p: float = 0.0  # shift by up to translate of the side, each way
-    translate: float = 0.1  # max shift, fraction of the image side
-    brightness_p: float = 0.0  # make the whole image lighter or darker
-    brightness: float = 0.2  # max relative change of intensity
-    contrast_p: float = 0.0  # stretch or flatten intensities around the mean
-    contrast: float = 0.2  # max relative change of contrast around the image mean
-    noise_p: float = 0.0  # add gaussian pixel noise
-    noise_std: float = 0.05  # gaussian noise std, intensity units in [0, 1]
-    erase_p: float = 0.0  # blank out a random rectangle (random erasing, Zhong et al. 2017)
-    erase_area: float = 0.25  # max erased fraction of the image (min is 0.02)
-    crop_p: float = 0.0  # pad, then crop 28x28 back at a random place: a small shift
-    crop_pad: int = 4  # pad by this many pixels then crop 28x28 back
-    # photo-like ops: what a segmented real photo looks like next to a studio shot
-    clutter_p: float = 0.0  # add faint blobs, like background left over by segmenting a photo
-    clutter: float = 0.35  # max intensity of leftover-background blobs, [0, 1] units
-    blur_p: float = 0.0  # gaussian blur, like an out-of-focus or small photo
-    blur_sigma: float = 1.0  # max gaussian blur sigma, pixels
-    lighting_p: float = 0.0  # uneven light: a brightness ramp across the image and a gamma change
-    lighting: float = 0.5  # max relative brightness ramp across the image, plus gamma in [1/(1+l), 1+l]
-    flatten_p: float = 0.0  # wash out the garment's texture toward its mean: a plain garment
-    flatten: float = 0.8  # max blend of the garment's texture toward its mean (a plain garment)
-
-    def validate(self) -> None:
-        for f in fields(self):
-            v = getattr(self, f.name)
-            kind = type(f.default)  # float strengths, int crop_pad (pixels), bool class_aware_flip
-            if isinstance(v, bool) != (kind is bool) or not isinstance(v, (int, float) if kind is float else kind):
-                what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
-                raise ValueError(f"augment.{f.name} must be {what}, got {v!r}")
-            if f.name.endswith("_p") and not 0.0 <= v <= 1.0:
-                raise ValueError(f"augment.{f.name} must be a probability in [0, 1], got {v}")
-        limits = {"rotate_deg": 45, "zoom": 0.5, "translate": 0.5, "brightness": 1.0,
-                  "contrast": 1.0, "noise_std": 1.0, "erase_area": 1.0, "crop_pad": 14,
-                  "clutter": 1.0, "blur_sigma": 3.0, "lighting": 1.0, "flatten": 1.0}
-        for name, hi in limits.items():
-            v = getattr(self, name)
-            if not 0 <= v <= hi:
-                raise ValueError(f"augment.{name} must be in [0, {hi}], got {v}")
-        if self.erase_p and self.erase_area < 0.02:
-            raise ValueError("augment.erase_area must be >= 0.02 when erasing is on")
-
-    @property
-    def active(self) -> bool:
-        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name.endswith("_p"))
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-PRESETS: dict[str, AugmentConfig] = {
-    "none": AugmentConfig(),
-    # report 000: Keras ImageDataGenerator, rotation 45, both flips, zoom 20%
-    "report000": AugmentConfig(hflip_p=0.5, vflip_p=0.5, rotate_p=1.0, rotate_deg=45, zoom_p=1.0, zoom=0.2),
-    # report 001: brightness, flip, rotation, zoom, translation, cutout, contrast
-    "report001": AugmentConfig(hflip_p=0.5, rotate_p=0.3, rotate_deg=10, zoom_p=0.3, translate_p=0.3,
-                               brightness_p=0.3, contrast_p=0.3, erase_p=0.3),
-    # report 003: noise, brightness, class-aware flip, random erasing, pad-4 crop, AUGMENT_PROB=0.3
-    "report003": AugmentConfig(hflip_p=0.3, class_aware_flip=True, noise_p=0.3, brightness_p=0.3,
-                               erase_p=0.3, crop_p=0.3),
-    # report 004: horizontal flip and random crop only
-    "report004": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2),
-    # our flagship: flip + pad-crop + light erasing
-    "flagship": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2, erase_p=0.25, erase_area=0.15),
-    # flagship + the gap between a segmented photo and a studio shot: framing, clutter, blur,
-    # uneven light, plain garments (fashion_core.photo.prepare produces the test-time side)
-    "photo": AugmentConfig(hflip_p=0.5, class_aware_flip=True, crop_p=1.0, crop_pad=2, erase_p=0.25,
-                           erase_area=0.15, rotate_p=0.3, rotate_deg=10, zoom_p=0.4, zoom=0.15,
-                           translate_p=0.3, translate=0.05, clutter_p=0.3, clutter=0.35, blur_p=0.3,
-                           blur_sigma=1.0, lighting_p=0.4, lighting=0.5, flatten_p=0.3, flatten=0.8),
-}
-
-
-def op_groups() -> list[list]:
-    """AugmentConfig's fields grouped per op: each `*_p` field (the op's probability) starts a group,
-    its strengths follow."""
-    groups: list[list] = []
-    for f in fields(AugmentConfig):
-        if f.name.endswith("_p") or not groups:
-            groups.append([f])
-        else:
-            groups[-1].append(f)
-    return groups
 
 
 def _mask(n: int, p: float, gen: torch.Generator, device: torch.device) -> torch.Tensor:

@@ -9,22 +9,23 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from fashion_core.augment import op_groups
-from fashion_core.config import TrainConfig, unused_because
+from fashion_core.config import TrainConfig, op_groups, unused_because
 from fashion_core.data import CLASSES
-from fashion_core.ensemble import is_ensemble
-from fashion_core.models import report_of
-from fashion_core.runs import Run, effort, loss_label, read_json
+from fashion_core.runs import Run, inside_file, read_json, result_row
 
 
 def config_dict(run: Run) -> dict:
     """The run's config with every field present: fields added since the run was saved get their
-    defaults (which leave old behaviour unchanged), so they do not show up as differences."""
-    raw = read_json(run.path / "config.json", {})
+    defaults (which leave old behaviour unchanged), so they do not show up as differences. An
+    ensemble's holds every training field too, as "—": it trained nothing."""
     try:
-        return TrainConfig.from_dict(raw).to_dict()
+        cfg = run.config
     except (ValueError, TypeError):  # written by another version: show it as saved
-        return raw
+        return read_json(run.path / "config.json", {}) or {}
+    if cfg.kind == "ensemble":  # only its note (members, weights) applies
+        unused = {k: {a: "—" for a in v} if k == "augment" else "—" for k, v in TrainConfig().to_dict().items()}
+        return {**unused, "model": cfg.model, "note": cfg.note}
+    return cfg.to_dict()
 
 
 def hyperparameters(runs: list[Run], differences_only: bool = False, labels: list[str] | None = None) -> pd.DataFrame:
@@ -36,8 +37,6 @@ def hyperparameters(runs: list[Run], differences_only: bool = False, labels: lis
         d = config_dict(run)
         flat = {k: v for k, v in d.items() if k != "augment"}
         flat.update({f"augment.{k}": v for k, v in (d.get("augment") or {}).items()})
-        if is_ensemble(run.path):  # a vote trained nothing: only its note (members, weights) applies
-            flat = {k: v if k in ("model", "note") else "—" for k, v in flat.items()}
         cols[label] = {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
     table = pd.DataFrame(cols)
     return only_differences(table) if differences_only else table
@@ -69,26 +68,17 @@ def only_differences(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
-    """One row per run (named by labels, default the run names): measured results with the report's
-    numbers right beside them."""
-    rows = []
-    for run, label in zip(runs, labels or [r.name for r in runs]):
-        ev, cfg = run.eval or {}, read_json(run.path / "config.json", {})
-        model = cfg.get("model")
-        reported_accuracy, reported_params, report = report_of(model)  # report "" for an ensemble
-        epochs, seconds = effort(run)
-        rows.append({"run": label, "model": model, "loss": loss_label(cfg),
-                     "test_accuracy": ev.get("test_accuracy"),
-                     "reported_accuracy": reported_accuracy or np.nan,
-                     "params": ev.get("params"),
-                     "reported_params": reported_params or np.nan,
-                     "report": report,
-                     "epochs_trained": np.nan if epochs is None else epochs,
-                     "train_time_s": np.nan if seconds is None else seconds,
-                     **{k: ev.get(k) for k in ("device", "latency_ms")}})
-    df = pd.DataFrame(rows)
+    """One row per run (named by labels, default the run names): measured results (runs.result_row)
+    with the report's numbers right beside them."""
+    keep = ("model", "loss", "test_accuracy", "reported_accuracy", "params", "reported_params", "report",
+            "epochs", "train_time_s", "device", "latency_ms")
+    rows = [{"run": label, **{k: row[k] for k in keep}}
+            for label, row in zip(labels or [r.name for r in runs], map(result_row, runs))]
+    df = pd.DataFrame(rows).rename(columns={"epochs": "epochs_trained"})
     if len(df):
-        gap = (df["test_accuracy"] - df["reported_accuracy"].astype(float)).round(2)
+        for col in ("reported_accuracy", "epochs_trained", "train_time_s"):
+            df[col] = df[col].astype(float)  # None -> NaN
+        gap = (df["test_accuracy"] - df["reported_accuracy"]).round(2)
         df.insert(df.columns.get_loc("reported_accuracy") + 1, "accuracy_gap", gap)
         df["reported_params"] = df["reported_params"].astype("Int64")  # no "7850.0" in the CSV
         df["latency_ms"] = df["latency_ms"].astype(float).round(4)
@@ -159,10 +149,12 @@ def cell_examples(run: Run, test_labels: np.ndarray, true: int, pred: int, limit
 
 
 def zip_run(run: Run, weights: bool = True) -> bytes:
-    """The run folder as a zip (config, metrics, eval, status, and best.pt when asked)."""
+    """The run folder as a zip (config, metrics, eval, status, and best.pt when asked): its regular
+    files only, never what a link in it points to."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
         for f in sorted(run.path.iterdir()):
-            if f.is_file() and not f.name.startswith(".") and (f.suffix != ".pt" or (weights and f.name == "best.pt")):
+            if inside_file(f) and not f.is_symlink() and not f.name.startswith(".") and \
+                    (f.suffix != ".pt" or (weights and f.name == "best.pt")):
                 z.write(f, f"{run.name}/{f.name}")
     return buf.getvalue()

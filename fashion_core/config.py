@@ -4,16 +4,140 @@
 """
 from __future__ import annotations
 
-import functools
-import inspect
 import json
 import math
 import re
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
-from fashion_core.augment import PRESETS, AugmentConfig
+from fashion_core.models import create_model, list_models
+
+
+# --- augmentation settings (fashion_core.augment applies them) ------------------------------------
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Probability (`*_p`, 0 = off) and strength of every op; defaults = no augmentation."""
+
+    hflip_p: float = field(default=0.0, metadata={"group": "hflip", "help": "mirror left-right"})
+    class_aware_flip: bool = field(default=False, metadata={
+        "group": "hflip", "help": "never flip Sandal/Sneaker/Ankle boot"})
+    vflip_p: float = field(default=0.0, metadata={
+        "group": "vflip", "help": "turn upside down (report 000 does; garments are rarely seen so)"})
+    rotate_p: float = field(default=0.0, metadata={
+        "group": "rotate", "help": "rotate by a random angle up to rotate_deg"})
+    rotate_deg: float = field(default=15.0, metadata={"group": "rotate", "help": "max |angle|, degrees (<= 45)"})
+    zoom_p: float = field(default=0.0, metadata={"group": "zoom", "help": "scale in or out by up to zoom"})
+    zoom: float = field(default=0.1, metadata={
+        "group": "zoom", "help": "max relative scale change (<= 0.2 per report 000)"})
+    translate_p: float = field(default=0.0, metadata={
+        "group": "translate", "help": "shift by up to translate of the side, each way"})
+    translate: float = field(default=0.1, metadata={
+        "group": "translate", "help": "max shift, fraction of the image side"})
+    brightness_p: float = field(default=0.0, metadata={
+        "group": "brightness", "help": "make the whole image lighter or darker"})
+    brightness: float = field(default=0.2, metadata={"group": "brightness", "help": "max relative change of intensity"})
+    contrast_p: float = field(default=0.0, metadata={
+        "group": "contrast", "help": "stretch or flatten intensities around the mean"})
+    contrast: float = field(default=0.2, metadata={
+        "group": "contrast", "help": "max relative change of contrast around the image mean"})
+    noise_p: float = field(default=0.0, metadata={"group": "noise", "help": "add gaussian pixel noise"})
+    noise_std: float = field(default=0.05, metadata={
+        "group": "noise", "help": "gaussian noise std, intensity units in [0, 1]"})
+    erase_p: float = field(default=0.0, metadata={
+        "group": "erase", "help": "blank out a random rectangle (random erasing, Zhong et al. 2017)"})
+    erase_area: float = field(default=0.25, metadata={
+        "group": "erase", "help": "max erased fraction of the image (min is 0.02)"})
+    crop_p: float = field(default=0.0, metadata={
+        "group": "crop", "help": "pad, then crop 28x28 back at a random place: a small shift"})
+    crop_pad: int = field(default=4, metadata={"group": "crop", "help": "pad by this many pixels then crop 28x28 back"})
+    # photo-like ops: what a segmented real photo looks like next to a studio shot
+    clutter_p: float = field(default=0.0, metadata={
+        "group": "clutter", "help": "add faint blobs, like background left over by segmenting a photo"})
+    clutter: float = field(default=0.35, metadata={
+        "group": "clutter", "help": "max intensity of leftover-background blobs, [0, 1] units"})
+    blur_p: float = field(default=0.0, metadata={
+        "group": "blur", "help": "gaussian blur, like an out-of-focus or small photo"})
+    blur_sigma: float = field(default=1.0, metadata={"group": "blur", "help": "max gaussian blur sigma, pixels"})
+    lighting_p: float = field(default=0.0, metadata={
+        "group": "lighting", "help": "uneven light: a brightness ramp across the image and a gamma change"})
+    lighting: float = field(default=0.5, metadata={
+        "group": "lighting", "help": "max relative brightness ramp across the image, plus gamma in [1/(1+l), 1+l]"})
+    flatten_p: float = field(default=0.0, metadata={
+        "group": "flatten", "help": "wash out the garment's texture toward its mean: a plain garment"})
+    flatten: float = field(default=0.8, metadata={
+        "group": "flatten", "help": "max blend of the garment's texture toward its mean (a plain garment)"})
+
+    def validate(self) -> None:
+        for f in fields(self):
+            v = getattr(self, f.name)
+            kind = type(f.default)  # float strengths, int crop_pad (pixels), bool class_aware_flip
+            if isinstance(v, bool) != (kind is bool) or not isinstance(v, (int, float) if kind is float else kind):
+                what = {bool: "true or false", int: "an integer", float: "a number"}[kind]
+                raise ValueError(f"augment.{f.name} must be {what}, got {v!r}")
+            if f.name.endswith("_p") and not 0.0 <= v <= 1.0:
+                raise ValueError(f"augment.{f.name} must be a probability in [0, 1], got {v}")
+        limits = {"rotate_deg": 45, "zoom": 0.5, "translate": 0.5, "brightness": 1.0,
+                  "contrast": 1.0, "noise_std": 1.0, "erase_area": 1.0, "crop_pad": 14,
+                  "clutter": 1.0, "blur_sigma": 3.0, "lighting": 1.0, "flatten": 1.0}
+        for name, hi in limits.items():
+            v = getattr(self, name)
+            if not 0 <= v <= hi:
+                raise ValueError(f"augment.{name} must be in [0, {hi}], got {v}")
+        if self.erase_p and self.erase_area < 0.02:
+            raise ValueError("augment.erase_area must be >= 0.02 when erasing is on")
+
+    @property
+    def active(self) -> bool:
+        return any(getattr(self, f.name) > 0 for f in fields(self) if f.name.endswith("_p"))
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PRESETS: dict[str, AugmentConfig] = {
+    "none": AugmentConfig(),
+    # report 000: Keras ImageDataGenerator, rotation 45, both flips, zoom 20%
+    "report000": AugmentConfig(hflip_p=0.5, vflip_p=0.5, rotate_p=1.0, rotate_deg=45, zoom_p=1.0, zoom=0.2),
+    # report 001: brightness, flip, rotation, zoom, translation, cutout, contrast
+    "report001": AugmentConfig(hflip_p=0.5, rotate_p=0.3, rotate_deg=10, zoom_p=0.3, translate_p=0.3,
+                               brightness_p=0.3, contrast_p=0.3, erase_p=0.3),
+    # report 003: noise, brightness, class-aware flip, random erasing, pad-4 crop, AUGMENT_PROB=0.3
+    "report003": AugmentConfig(hflip_p=0.3, class_aware_flip=True, noise_p=0.3, brightness_p=0.3,
+                               erase_p=0.3, crop_p=0.3),
+    # report 004: horizontal flip and random crop only
+    "report004": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2),
+    # our flagship: flip + pad-crop + light erasing
+    "flagship": AugmentConfig(hflip_p=0.5, crop_p=1.0, crop_pad=2, erase_p=0.25, erase_area=0.15),
+    # flagship + the gap between a segmented photo and a studio shot: framing, clutter, blur,
+    # uneven light, plain garments (fashion_core.photos.pipeline.prepare produces the test-time side)
+    "photo": AugmentConfig(hflip_p=0.5, class_aware_flip=True, crop_p=1.0, crop_pad=2, erase_p=0.25,
+                           erase_area=0.15, rotate_p=0.3, rotate_deg=10, zoom_p=0.4, zoom=0.15,
+                           translate_p=0.3, translate=0.05, clutter_p=0.3, clutter=0.35, blur_p=0.3,
+                           blur_sigma=1.0, lighting_p=0.4, lighting=0.5, flatten_p=0.3, flatten=0.8),
+}
+
+
+def op_groups() -> list[list]:
+    """AugmentConfig's fields grouped per op: each `*_p` field (the op's probability) starts a group,
+    its strengths follow."""
+    groups: list[list] = []
+    for f in fields(AugmentConfig):
+        if f.name.endswith("_p") or not groups:
+            groups.append([f])
+        else:
+            groups[-1].append(f)
+    return groups
+
+
+
+# --- labelled photo folders (fashion_core.photos.folders reads them) -----------------------------
+# folder -> the Fashion-MNIST class indices that count as correct (shoes: Sandal, Sneaker, Ankle boot)
+PHOTO_MAPPING = {"t-shirt": (0,), "pants": (1,), "longsleeve": (2,), "dress": (3,), "outwear": (4,), "shirt": (6,),
+                 "shoes": (5, 7, 9)}
+PHOTO_UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should be unsure
+PHOTO_QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
+
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
 SCHEDULES = ("none", "exponential", "plateau", "cosine", "onecycle")
@@ -52,12 +176,32 @@ def unused_because(name: str, values: dict) -> str | None:
     return None
 
 
-@functools.cache
+# The Train form's tabs, in this order; a field whose group is not listed follows them.
+GROUPS = ("Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune", "Device")
+
+
 def field_help(config_class: type | None = None) -> dict[str, str]:
-    """Each field's end-of-line comment in the definition of TrainConfig (or AugmentConfig...): the
-    Train form's help texts."""
-    source = inspect.getsource(config_class or TrainConfig)
-    return {m[1]: m[2].strip() for m in re.finditer(r"^    (\w+): [^#\n]*#\s*(.+)$", source, re.M)}
+    """Each field's help text from its metadata, in TrainConfig (or AugmentConfig...): the Train
+    form's help texts."""
+    return {f.name: f.metadata["help"] for f in fields(config_class or TrainConfig) if "help" in f.metadata}
+
+
+def field_groups(config_class: type | None = None) -> dict[str, list[str]]:
+    """Field names per metadata group, in field order: TrainConfig's (or AugmentConfig's...) groups
+    named in GROUPS first and in that order, then the others as they come; a field with no group is
+    in "Other", so a new option still gets a widget."""
+    groups: dict[str, list[str]] = {}
+    for f in fields(config_class or TrainConfig):
+        groups.setdefault(f.metadata.get("group", "Other"), []).append(f.name)
+    rank = {g: i for i, g in enumerate(GROUPS)}
+    return dict(sorted(groups.items(), key=lambda item: rank.get(item[0], len(rank))))
+
+
+def _cuda_devices() -> int:
+    """How many CUDA GPUs this machine has (torch is imported only when a config names one)."""
+    import torch  # noqa: PLC0415
+
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
 class ConfigError(ValueError):
@@ -70,163 +214,104 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    # model
-    model: str = "flagship"  # architecture; the card below says which report it comes from
-    model_kwargs: dict = field(default_factory=dict)  # e.g. {"dropout": 0.3}
-    init: str = "default"  # default (PyTorch), he (report 004), glorot
-    # schedule of work
-    epochs: int = 10  # passes over the training images
-    batch_size: int = 128  # images per optimiser step
-    max_steps: int = 0  # stop after this many optimiser steps (0 = no limit)
-    early_stop_patience: int = 0  # epochs without a better val accuracy (0 = off; report 002: 10)
-    # optimiser
-    optimizer: str = "sgd"  # sgd, adam, adamw, rmsprop or nadam
-    lr: float = 0.05  # learning rate (the peak, for one-cycle)
-    momentum: float = 0.9  # SGD momentum / RMSprop momentum
-    nesterov: bool = True  # SGD only: Nesterov momentum
-    beta1: float = 0.9  # Adam-family: first-moment decay
-    beta2: float = 0.999  # Adam-family: second-moment decay; RMSprop: its smoothing constant
-    weight_decay: float = 5e-4  # L2 penalty (decoupled for AdamW)
-    # learning-rate schedule
-    schedule: str = "onecycle"  # how lr changes: onecycle, cosine, exponential, plateau or none (constant)
-    decay_rate: float = 0.9  # exponential: lr *= decay_rate every decay_steps steps (report 003)
-    decay_steps: int = 10_000  # exponential: optimiser steps per decay_rate step
-    plateau_patience: int = 1  # epochs (report 001)
-    plateau_factor: float = 0.5  # plateau: lr *= this after plateau_patience epochs with no better val accuracy
-    warmup_frac: float = 0.2  # one-cycle: fraction of steps spent warming up
-    # loss
-    loss: str = "ce"  # ce (cross-entropy), weighted_ce (class_weights) or focal
-    class_weights: tuple = HARD_CLASS_WEIGHTS  # used by weighted_ce
-    focal_gamma: float = 2.0  # focal loss only: how much easy images are down-weighted
-    focal_alpha: float = 0.25  # 0 = no alpha balancing
-    label_smoothing: float = 0.0  # share of the target spread over the other classes
-    logit_norm: float = 0.0  # 0 = off; else LogitNorm: losses see logits scaled to length 1/this (try 0.04)
-    # regularisation extras
-    ema_decay: float = 0.0  # 0 = off; else keep an exponential moving average of weights
-    tta_flip: bool = False  # test-time: average with the horizontally flipped image
-    # data
-    augment: AugmentConfig = field(default_factory=AugmentConfig)
-    val_split: str = "random"  # training images held out to pick the best epoch: random, stratified or none
-    val_fraction: float = 0.2  # random split: share held out
-    val_count: int = 4000  # stratified split: images held out (equal per class)
-    train_subset: int = 0  # use only the first N training images (0 = all), for quick runs
-    # fine-tuning
-    init_from: str = ""  # a run directory: start from its best weights (same model)
-    photo_dir: str = ""  # labelled real photos (fashion_core.photo_set); the photo_shares join each batch
-    photo_shares: str = "train"  # which quarters train: 'train', 'calib', 'train,calib' or all four (photo_set.QUARTERS)
-    photo_batch: int = 16  # photos added to every batch when photo_dir is set
-    photo_views: int = 1  # shots per photo: the photo plus reframed copies (photo_set.reframe)
-    outlier_weight: float = 0.5  # weight of the uniform-target loss on photos with no class (hats...)
-    photo_target: str = "any"  # shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them
-    partial_outliers: int = 0  # per batch, garments cut to their top or bottom part, uniform target
-    seed: int = 0  # fixes the split, the initial weights and the batches
-    device: str = "auto"  # auto, cpu or cuda
-    note: str = ""  # free text: the recipe, where it comes from
+    """Every setting of a training run. Each field's metadata gives the Train form's tab ("group") and
+    the help text it shows ("help"); see field_groups and field_help."""
+
+    kind: ClassVar[str] = "train"  # saved in config.json: a run of this kind trained a model
+
+    model: str = field(default="flagship", metadata={
+        "group": "Model", "help": "architecture; the card below says which report it comes from"})
+    model_kwargs: dict = field(default_factory=dict, metadata={"group": "Model", "help": 'e.g. {"dropout": 0.3}'})
+    init: str = field(default="default", metadata={
+        "group": "Model", "help": "default (PyTorch), he (report 004), glorot"})
+    epochs: int = field(default=10, metadata={"group": "Schedule", "help": "passes over the training images"})
+    batch_size: int = field(default=128, metadata={"group": "Schedule", "help": "images per optimiser step"})
+    max_steps: int = field(default=0, metadata={
+        "group": "Schedule", "help": "stop after this many optimiser steps (0 = no limit)"})
+    early_stop_patience: int = field(default=0, metadata={
+        "group": "Schedule", "help": "epochs without a better val accuracy (0 = off; report 002: 10)"})
+    optimizer: str = field(default="sgd", metadata={"group": "Optimiser", "help": "sgd, adam, adamw, rmsprop or nadam"})
+    lr: float = field(default=0.05, metadata={"group": "Optimiser", "help": "learning rate (the peak, for one-cycle)"})
+    momentum: float = field(default=0.9, metadata={"group": "Optimiser", "help": "SGD momentum / RMSprop momentum"})
+    nesterov: bool = field(default=True, metadata={"group": "Optimiser", "help": "SGD only: Nesterov momentum"})
+    beta1: float = field(default=0.9, metadata={"group": "Optimiser", "help": "Adam-family: first-moment decay"})
+    beta2: float = field(default=0.999, metadata={
+        "group": "Optimiser", "help": "Adam-family: second-moment decay; RMSprop: its smoothing constant"})
+    weight_decay: float = field(default=5e-4, metadata={
+        "group": "Optimiser", "help": "L2 penalty (decoupled for AdamW)"})
+    schedule: str = field(default="onecycle", metadata={
+        "group": "Schedule", "help": "how lr changes: onecycle, cosine, exponential, plateau or none (constant)"})
+    decay_rate: float = field(default=0.9, metadata={
+        "group": "Schedule", "help": "exponential: lr *= decay_rate every decay_steps steps (report 003)"})
+    decay_steps: int = field(default=10_000, metadata={
+        "group": "Schedule", "help": "exponential: optimiser steps per decay_rate step"})
+    plateau_patience: int = field(default=1, metadata={"group": "Schedule", "help": "epochs (report 001)"})
+    plateau_factor: float = field(default=0.5, metadata={
+        "group": "Schedule", "help": "plateau: lr *= this after plateau_patience epochs with no better val accuracy"})
+    warmup_frac: float = field(default=0.2, metadata={
+        "group": "Schedule", "help": "one-cycle: fraction of steps spent warming up"})
+    loss: str = field(default="ce", metadata={
+        "group": "Loss", "help": "ce (cross-entropy), weighted_ce (class_weights) or focal"})
+    class_weights: tuple = field(default=HARD_CLASS_WEIGHTS, metadata={"group": "Loss", "help": "used by weighted_ce"})
+    focal_gamma: float = field(default=2.0, metadata={
+        "group": "Loss", "help": "focal loss only: how much easy images are down-weighted"})
+    focal_alpha: float = field(default=0.25, metadata={"group": "Loss", "help": "0 = no alpha balancing"})
+    label_smoothing: float = field(default=0.0, metadata={
+        "group": "Loss", "help": "share of the target spread over the other classes"})
+    logit_norm: float = field(default=0.0, metadata={
+        "group": "Loss", "help": "0 = off; else LogitNorm: losses see logits scaled to length 1/this (try 0.04)"})
+    ema_decay: float = field(default=0.0, metadata={
+        "group": "Loss", "help": "0 = off; else keep an exponential moving average of weights"})
+    tta_flip: bool = field(default=False, metadata={
+        "group": "Loss", "help": "test-time: average with the horizontally flipped image"})
+    augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"group": "Augmentation"})
+    val_split: str = field(default="random", metadata={
+        "group": "Data split", "help": "training images held out to pick the best epoch: random, stratified or none"})
+    val_fraction: float = field(default=0.2, metadata={"group": "Data split", "help": "random split: share held out"})
+    val_count: int = field(default=4000, metadata={
+        "group": "Data split", "help": "stratified split: images held out (equal per class)"})
+    train_subset: int = field(default=0, metadata={
+        "group": "Data split", "help": "use only the first N training images (0 = all), for quick runs"})
+    init_from: str = field(default="", metadata={
+        "group": "Fine-tune", "help": "a run directory: start from its best weights (same model)"})
+    photo_dir: str = field(default="", metadata={
+        "group": "Fine-tune",
+        "help": "labelled real photos (fashion_core.photos.folders); the photo_shares join each batch"})
+    photo_shares: str = field(default="train", metadata={
+        "group": "Fine-tune",
+        "help": "which quarters train: 'train', 'calib', 'train,calib' or all four (PHOTO_QUARTERS)"})
+    photo_batch: int = field(default=16, metadata={
+        "group": "Fine-tune", "help": "photos added to every batch when photo_dir is set"})
+    photo_views: int = field(default=1, metadata={
+        "group": "Fine-tune", "help": "shots per photo: the photo plus reframed copies (photos.folders.reframe)"})
+    outlier_weight: float = field(default=0.5, metadata={
+        "group": "Fine-tune", "help": "weight of the uniform-target loss on photos with no class (hats...)"})
+    photo_target: str = field(default="any", metadata={
+        "group": "Fine-tune", "help": "shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them"})
+    partial_outliers: int = field(default=0, metadata={
+        "group": "Fine-tune", "help": "per batch, garments cut to their top or bottom part, uniform target"})
+    seed: int = field(default=0, metadata={
+        "group": "Data split", "help": "fixes the split, the initial weights and the batches"})
+    device: str = field(default="auto", metadata={"group": "Device", "help": "auto, cpu or cuda"})
+    note: str = field(default="", metadata={"group": "Device", "help": "free text: the recipe, where it comes from"})
 
     def validate(self) -> "TrainConfig":
         """Raise ConfigError naming every bad field (a wrong type stops the checks there); return self
         when all is well."""
-        from fashion_core.models import list_models  # late: models import torch.nn only
-
-        problems: list[str] = []
-
-        def need(ok: bool, name: str, msg: str) -> None:
-            if not ok:
-                problems.append(f"{name}: {msg} (got {getattr(self, name)!r})")
-
-        for f in fields(self):  # types first, so the range checks below compare like with like
-            kind = type(f.default) if f.default is not MISSING else None
-            if kind in (int, float, str, bool):
-                value = getattr(self, f.name)
-                ok = (isinstance(value, kind) if kind in (str, bool) else not isinstance(value, bool) and
-                      isinstance(value, (int, float) if kind is float else int))
-                need(ok, f.name, {int: "must be an integer", float: "must be a number",
-                                  str: "must be text", bool: "must be true or false"}[kind])
+        problems = self._type_problems()
         if problems:  # the range checks below would compare unlike types
             raise ConfigError(problems)
-        need(self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`")
-        need(isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict")
-        if self.model_kwargs and not problems:  # a known model and a dict: its own constructor knows the keywords
-            from fashion_core.models import create_model  # noqa: PLC0415
-
-            try:
-                create_model(self.model, **self.model_kwargs)
-            except (TypeError, ValueError) as exc:
-                need(False, "model_kwargs", f"{self.model} does not take these ({exc})")
-        need(self.init in INITS, "init", f"must be one of {INITS}")
-        need(isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs", "must be an integer 1..1000")
-        need(isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192, "batch_size",
-             "must be an integer 1..8192")
-        need(isinstance(self.max_steps, int) and self.max_steps >= 0, "max_steps", "must be >= 0")
-        need(isinstance(self.early_stop_patience, int) and self.early_stop_patience >= 0,
-             "early_stop_patience", "must be >= 0")
-        need(self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}")
-        need(0 < self.lr <= 10, "lr", "must be in (0, 10]")
-        need(0 <= self.momentum < 1, "momentum", "must be in [0, 1)")
-        need(0 <= self.beta1 < 1, "beta1", "must be in [0, 1)")
-        need(0 <= self.beta2 < 1, "beta2", "must be in [0, 1)")
-        need(0 <= self.weight_decay < 1, "weight_decay", "must be in [0, 1)")
-        need(self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}")
-        need(0 < self.decay_rate <= 1, "decay_rate", "must be in (0, 1]")
-        need(self.decay_steps >= 1, "decay_steps", "must be >= 1")
-        need(self.plateau_patience >= 0, "plateau_patience", "must be >= 0")
-        need(0 < self.plateau_factor < 1, "plateau_factor", "must be in (0, 1)")
-        need(0 < self.warmup_frac < 1, "warmup_frac", "must be in (0, 1)")
-        need(self.loss in LOSSES, "loss", f"must be one of {LOSSES}")
-        need(len(self.class_weights) == 10 and all(0 < w < math.inf for w in self.class_weights), "class_weights",
-             "must be 10 positive numbers")
-        need(0 <= self.focal_gamma <= 10, "focal_gamma", "must be in [0, 10]")
-        need(0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]")
-        need(0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)")
-        need(0 <= self.logit_norm <= 1, "logit_norm", "must be in [0, 1] (0 = off)")
-        need(0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)")
-        need(self.val_split in VAL_SPLITS, "val_split", f"must be one of {VAL_SPLITS}")
-        need(0 < self.val_fraction < 1, "val_fraction", "must be in (0, 1)")
-        need(10 <= self.val_count < 60_000, "val_count", "must be in [10, 60000)")
-        need(self.train_subset >= 0, "train_subset", "must be >= 0")
-        if self.init_from:
-            src = Path(self.init_from)
-            finished = (src / "config.json").exists() and (src / "best.pt").exists()
-            need(finished, "init_from", "must be a finished run directory (config.json and best.pt)")
-        if self.init_from and finished:  # what it holds is only worth checking when it is there
-            try:
-                start = json.loads((src / "config.json").read_text())
-                other = start.get("model")
-            except (OSError, ValueError, AttributeError):
-                start, other = {}, None
-            need(other is not None, "init_from", "its config.json is unreadable")
-            need(other is None or other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}")
-            if self.val_split != "none":  # else validation (best epoch, temperature) scores seen images
-                keys = ("val_split", "seed", "val_count" if start.get("val_split") == "stratified" else "val_fraction")
-                theirs = {k: start.get(k, getattr(TrainConfig, k)) for k in keys}
-                need(theirs == {k: getattr(self, k) for k in keys}, "init_from",
-                     "held out a different validation split, so some of this run's validation images were "
-                     f"its training images; use the same split ({', '.join(f'{k}={v}' for k, v in theirs.items())})")
-        from fashion_core.photo_set import MAPPING, QUARTERS, UNMAPPED  # noqa: PLC0415 (numpy, torch)
-
-        if self.photo_dir:
-            root = Path(self.photo_dir)
-            need(root.is_dir() and any((root / f).is_dir() for f in (*MAPPING, *UNMAPPED)), "photo_dir",
-                 f"must be a folder holding some of the folders {', '.join((*MAPPING, *UNMAPPED))}")
-        shares = self.photo_share_names
-        need(bool(shares) and set(shares) <= set(QUARTERS) and len(set(shares)) == len(shares), "photo_shares",
-             f"must name quarters of the photos, comma-separated, each once: {', '.join(QUARTERS)} (the "
-             "photo benchmark measures a run that learned from a held-out quarter only when it learned from all "
-             "four, by cross-validation)")
-        need(isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
-             "must be an integer 1..1024")
-        need(isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",
-             "must be an integer 1..16")
-        need(0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]")
-        need(self.photo_target in ("any", "top"), "photo_target", "must be 'any' or 'top'")
-        need(isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",
-             "must be an integer 0..1024")
-        need(self.device in ("auto", "cpu", "cuda") or self.device.startswith("cuda:"), "device",
-             "must be auto, cpu or cuda")
-        need(self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",
-             "early stopping needs a validation split (val_split is 'none')")
-        need(self.schedule != "plateau" or self.val_split != "none", "schedule",
-             "reduce-on-plateau needs a validation split (val_split is 'none')")
+        problems = self._model_problems() + self._range_problems() + self._init_from_problems()
+        problems += self._photo_problems((*PHOTO_MAPPING, *PHOTO_UNMAPPED), PHOTO_QUARTERS)
+        problems += self._failed(
+            (re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
+             "must be auto, cpu, cuda or cuda:N"),
+            (not self.device.startswith("cuda") or _cuda_devices() > int(self.device.partition(":")[2] or 0),
+             "device", "names a CUDA GPU this machine does not have; use auto or cpu"),
+            (self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",
+             "early stopping needs a validation split (val_split is 'none')"),
+            (self.schedule != "plateau" or self.val_split != "none", "schedule",
+             "reduce-on-plateau needs a validation split (val_split is 'none')"))
         try:
             self.augment.validate()
         except ValueError as exc:
@@ -235,18 +320,132 @@ class TrainConfig:
             raise ConfigError(problems)
         return self
 
+    def _failed(self, *checks: tuple[bool, str, str]) -> list[str]:
+        """The (ok, field, message) checks that failed, each as "field: message (got value)"."""
+        return [f"{name}: {msg} (got {getattr(self, name)!r})" for ok, name, msg in checks if not ok]
+
+    def _type_problems(self) -> list[str]:
+        """Every plain field whose value is not of its default's type (an int is a number, a bool is not)."""
+        problems = []
+        for f in fields(self):
+            kind = type(f.default) if f.default is not MISSING else None
+            if kind in (int, float, str, bool):
+                value = getattr(self, f.name)
+                ok = (isinstance(value, kind) if kind in (str, bool) else not isinstance(value, bool) and
+                      isinstance(value, (int, float) if kind is float else int))
+                problems += self._failed((ok, f.name, {int: "must be an integer", float: "must be a number",
+                                                       str: "must be text", bool: "must be true or false"}[kind]))
+        return problems
+
+    def _model_problems(self) -> list[str]:
+        """A registered model, and keywords its constructor takes."""
+        problems = self._failed(
+            (self.model in list_models(), "model", "unknown model; see `python -m fashion_core list-models`"),
+            (isinstance(self.model_kwargs, dict), "model_kwargs", "must be a dict"))
+        if self.model_kwargs and not problems:  # a known model and a dict: its own constructor knows the keywords
+            try:
+                create_model(self.model, **self.model_kwargs)
+            except (TypeError, ValueError) as exc:
+                problems += self._failed((False, "model_kwargs", f"{self.model} does not take these ({exc})"))
+        return problems + self._failed((self.init in INITS, "init", f"must be one of {INITS}"))
+
+    def _range_problems(self) -> list[str]:
+        """Each number in its range and each choice among its options, from epochs to train_subset."""
+        return self._failed(
+            (isinstance(self.epochs, int) and 1 <= self.epochs <= 1000, "epochs", "must be an integer 1..1000"),
+            (isinstance(self.batch_size, int) and 1 <= self.batch_size <= 8192, "batch_size",
+             "must be an integer 1..8192"),
+            (isinstance(self.max_steps, int) and self.max_steps >= 0, "max_steps", "must be >= 0"),
+            (isinstance(self.early_stop_patience, int) and self.early_stop_patience >= 0,
+             "early_stop_patience", "must be >= 0"),
+            (self.optimizer in OPTIMIZERS, "optimizer", f"must be one of {OPTIMIZERS}"),
+            (0 < self.lr <= 10, "lr", "must be in (0, 10]"),
+            (0 <= self.momentum < 1, "momentum", "must be in [0, 1)"),
+            (0 <= self.beta1 < 1, "beta1", "must be in [0, 1)"),
+            (0 <= self.beta2 < 1, "beta2", "must be in [0, 1)"),
+            (0 <= self.weight_decay < 1, "weight_decay", "must be in [0, 1)"),
+            (self.schedule in SCHEDULES, "schedule", f"must be one of {SCHEDULES}"),
+            (0 < self.decay_rate <= 1, "decay_rate", "must be in (0, 1]"),
+            (self.decay_steps >= 1, "decay_steps", "must be >= 1"),
+            (self.plateau_patience >= 0, "plateau_patience", "must be >= 0"),
+            (0 < self.plateau_factor < 1, "plateau_factor", "must be in (0, 1)"),
+            (0 < self.warmup_frac < 1, "warmup_frac", "must be in (0, 1)"),
+            (self.loss in LOSSES, "loss", f"must be one of {LOSSES}"),
+            (len(self.class_weights) == 10 and all(0 < w < math.inf for w in self.class_weights), "class_weights",
+             "must be 10 positive numbers"),
+            (0 <= self.focal_gamma <= 10, "focal_gamma", "must be in [0, 10]"),
+            (0 <= self.focal_alpha <= 1, "focal_alpha", "must be in [0, 1]"),
+            (0 <= self.label_smoothing < 1, "label_smoothing", "must be in [0, 1)"),
+            (0 <= self.logit_norm <= 1, "logit_norm", "must be in [0, 1] (0 = off)"),
+            (0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)"),
+            (self.val_split in VAL_SPLITS, "val_split", f"must be one of {VAL_SPLITS}"),
+            # at most half the 60,000 training images held out: training on (almost) none would still
+            # evaluate and put a chance-level run on the leaderboard
+            (0 < self.val_fraction <= 0.5, "val_fraction", "must be in (0, 0.5]"),
+            (10 <= self.val_count <= 30_000, "val_count", "must be in [10, 30000]"),
+            (self.train_subset >= 0, "train_subset", "must be >= 0"),
+            (0 <= self.seed < 2**32, "seed", "must be in [0, 2^32)"))
+
+    def _init_from_problems(self) -> list[str]:
+        """init_from: a finished run of the same model that held out the same validation split."""
+        if not self.init_from:
+            return []
+        src = Path(self.init_from)
+        finished = (src / "config.json").exists() and (src / "best.pt").exists()
+        if not finished:
+            return self._failed((False, "init_from", "must be a finished run directory (config.json and best.pt)"))
+        try:  # what it holds is only worth checking when it is there
+            start = json.loads((src / "config.json").read_text())
+            other = start.get("model")
+        except (OSError, ValueError, AttributeError):
+            start, other = {}, None
+        problems = self._failed(
+            (other is not None, "init_from", "its config.json is unreadable"),
+            (other is None or other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}"))
+        if self.val_split != "none":  # else validation (best epoch, temperature) scores seen images
+            keys = ("val_split", "seed", "val_count" if start.get("val_split") == "stratified" else "val_fraction")
+            theirs = {k: start.get(k, getattr(TrainConfig, k)) for k in keys}
+            problems += self._failed((
+                theirs == {k: getattr(self, k) for k in keys}, "init_from",
+                "held out a different validation split, so some of this run's validation images were "
+                f"its training images; use the same split ({', '.join(f'{k}={v}' for k, v in theirs.items())})"))
+        return problems
+
+    def _photo_problems(self, folders: tuple[str, ...], quarters: tuple[str, ...]) -> list[str]:
+        """The photo fine-tune's fields; folders: the garment folders a photo_dir may hold, quarters:
+        the photo quarters' names."""
+        root = Path(self.photo_dir)
+        shares = self.photo_share_names
+        return self._failed(
+            (not self.photo_dir or root.is_dir() and any((root / f).is_dir() for f in folders), "photo_dir",
+             f"must be a folder holding some of the folders {', '.join(folders)}"),
+            (bool(shares) and set(shares) <= set(quarters) and len(set(shares)) == len(shares), "photo_shares",
+             f"must name quarters of the photos, comma-separated, each once: {', '.join(quarters)} (the "
+             "photo benchmark measures a run that learned from a held-out quarter only when it learned from all "
+             "four, by cross-validation)"),
+            (isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
+             "must be an integer 1..1024"),
+            (isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",
+             "must be an integer 1..16"),
+            (0 <= self.outlier_weight <= 10, "outlier_weight", "must be in [0, 10]"),
+            (self.photo_target in ("any", "top"), "photo_target", "must be 'any' or 'top'"),
+            (isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",
+             "must be an integer 0..1024"))
+
     # --- JSON round trip ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["class_weights"] = list(self.class_weights)
         return d
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2)
-
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
         """Build from a dict (a saved config.json or a form); unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a config is a JSON object of TrainConfig fields (got {type(d).__name__})")
+        if d.get("kind", cls.kind) != cls.kind:
+            raise ValueError(f"kind: a {d['kind']!r} run's config is not a training config")
+        d = {k: v for k, v in d.items() if k != "kind"}  # a run's config.json says its kind
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:

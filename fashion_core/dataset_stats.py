@@ -81,7 +81,7 @@ def embed(images: torch.Tensor, method: str, seed: int = 0) -> np.ndarray:
 
 def png_data_uri(image_u8: np.ndarray, scale: int = 3) -> str:
     """A small PNG as a data: URI, for hover previews in the browser."""
-    img = Image.fromarray(np.asarray(image_u8, np.uint8)).resize((28 * scale, 28 * scale), Image.NEAREST)
+    img = Image.fromarray(upscale(image_u8, scale))
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=True)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()

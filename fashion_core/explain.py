@@ -15,8 +15,9 @@ import torch.nn as nn
 from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, LayerGradCam,
                          NoiseTunnel, Occlusion, Saliency)
 
-from fashion_core.ensemble import SoftVote
-from fashion_core.train import to_input
+from fashion_core.dataset_stats import upscale
+from fashion_core.inference import to_input
+from fashion_core.models.soft_vote import SoftVote
 
 METHODS = ("Saliency", "Integrated Gradients", "SmoothGrad", "Guided Backprop", "Grad-CAM", "Occlusion")
 IG_STEPS = 32  # Riemann steps; the map hardly changes beyond this on 28x28 inputs
@@ -126,5 +127,4 @@ def overlay_rgb(image_u8: np.ndarray, attr: np.ndarray, size: int = 140, alpha: 
 
 def _upscale(img: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour upscaling keeps pixels square and crisp (no smoothing of 28x28 maps)."""
-    k = max(1, size // img.shape[0])
-    return img.repeat(k, axis=0).repeat(k, axis=1)
+    return upscale(img, max(1, size // img.shape[0]))

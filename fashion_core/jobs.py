@@ -5,13 +5,17 @@ progress.json (latest progress and a short history for live curves), log.txt and
 stop, a `cancel` flag file. The disk is the only shared state, so a browser reload, a second tab
 or an app restart all see the same queue. `tick()` starts queued jobs up to the concurrency limit
 and marks jobs whose runner died as failed; the app calls it while open and every runner calls it
-when it ends, so the queue keeps moving without a browser.
+when it ends, so the queue keeps moving without a browser. Each runner is watched by a small
+supervisor process (`python -m fashion_core.jobs --supervise JOB`): when the runner dies without
+recording a result (killed, out of memory), the supervisor marks its job failed and starts the next
+one, whether or not any page is open.
 """
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -29,6 +33,14 @@ ACTIVE = ("queued", "starting", "running")
 FINISHED = ("done", "failed", "cancelled")
 HISTORY_POINTS = 400  # progress samples kept for the live curves
 STARTING_GRACE_S = 30.0  # a runner that has not said hello after this long is dead
+
+
+class QueueError(OSError):
+    """The jobs folder cannot be written (read-only, full): nothing was queued or started."""
+
+
+class DuplicateJob(ValueError):
+    """A queued or running job already has exactly these settings."""
 
 
 def jobs_dir() -> Path:
@@ -102,23 +114,31 @@ def set_concurrency(n: int) -> None:
 
 # --- queue operations ------------------------------------------------------------------------
 def submit(config: TrainConfig, data: str | os.PathLike | None = None,
-           runs: str | os.PathLike | None = None) -> Job:
+           runs: str | os.PathLike | None = None, unique: bool = False) -> Job:
     """Validate config, queue it as a job and start it when a slot is free. Relative paths in it are
-    taken from this process's folder (the runner works in the repository root)."""
+    taken from this process's folder (the runner works in the repository root). unique: raise
+    DuplicateJob instead when a queued or running job has these settings (a second click, a second tab)."""
     config = _resolved(config)
     config.validate()
-    return _queue(config.model, {"config": config.to_dict(), "data_root": str(data_root(data).resolve()),
-                                 "runs_dir": str(Path(runs or runs_dir()).resolve())},
-                  f"queued: model {config.model}, {config.epochs} epoch(s)")
+    request = {"config": config.to_dict(), "data_root": str(data_root(data).resolve()),
+               "runs_dir": str(Path(runs or runs_dir()).resolve())}
+    with _lock():  # the check and the queueing at once: two tabs clicking together queue one job
+        if unique and (twin := unfinished_twin(config)):
+            raise DuplicateJob(f"Job {twin.id} with exactly these settings is already {twin.state.get('state')}")
+        job = _queue(config.model, request, f"queued: model {config.model}, {config.epochs} epoch(s)")
+    tick()
+    return job
 
 
 def _stopped_run(job: Job) -> Path | None:
-    """The run a cancelled or failed job left unfinished (it has last.pt and no evaluation), or None."""
+    """The run a cancelled or failed job left unfinished, or None: it has last.pt and did not finish
+    (a kill during its evaluation leaves it to be evaluated again)."""
     run_dir = job.state.get("run_dir")
     if job.state.get("state") not in ("cancelled", "failed") or not run_dir:
         return None
     run_dir = Path(run_dir)
-    return run_dir if (run_dir / "last.pt").exists() and not (run_dir / "eval.json").exists() else None
+    done = read_json(run_dir / "status.json", {}).get("state") == "done"
+    return run_dir if (run_dir / "last.pt").exists() and not done else None
 
 
 def _resumed_later(job: Job, run_dir: Path, listed: list[Job] | None = None) -> Job | None:
@@ -141,20 +161,30 @@ def resume(job: Job) -> Job:
     run_dir = _stopped_run(job)
     if run_dir is None:
         raise ValueError(f"job {job.id} left no unfinished run to resume")
-    if any(j.request.get("resume") == str(run_dir) for j in _active_jobs()):
-        raise ValueError(f"{run_dir.name} is already queued to resume")
-    if later := _resumed_later(job, run_dir):
-        raise ValueError(f"{run_dir.name} was taken on by a later job, {later.id}: resume it from that job")
-    return _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}",
-                  name=f"{run_dir.name}-resumed")
+    with _lock():  # the checks and the queueing at once: two tabs clicking Resume queue one job
+        if any(j.request.get("resume") == str(run_dir) for j in _active_jobs()):
+            raise ValueError(f"{run_dir.name} is already queued to resume")
+        if later := _resumed_later(job, run_dir):
+            raise ValueError(f"{run_dir.name} was taken on by a later job, {later.id}: resume it from that job")
+        queued = _queue(job.config.model, {**job.request, "resume": str(run_dir)}, f"queued: resumes {run_dir}",
+                        name=f"{run_dir.name}-resumed")
+    tick()
+    return queued
 
 
 def _queue(model: str, request: dict, message: str, name: str = "") -> Job:
-    job = Job(new_run_dir(model, jobs_dir(), name=name))  # timestamp-model, as runs are, unless named
-    atomic_write_json(job.path / "request.json", request)
-    job.set_state("queued", created=time.time())
-    job.log(message)
-    tick()
+    """Write a new job folder (under the lock); a write that fails leaves no half-made job behind."""
+    try:
+        job = Job(new_run_dir(model, jobs_dir(), name=name))  # timestamp-model, as runs are, unless named
+    except OSError as exc:
+        raise QueueError(f"cannot queue the job: {jobs_dir()} cannot be written ({exc.strerror or exc})") from exc
+    try:
+        job.set_state("queued", created=time.time())  # state before request: list_jobs() needs request.json
+        atomic_write_json(job.path / "request.json", request)
+        job.log(message)
+    except OSError as exc:
+        shutil.rmtree(job.path, ignore_errors=True)
+        raise QueueError(f"cannot queue the job: writing to {jobs_dir()} failed ({exc.strerror or exc})") from exc
     return job
 
 
@@ -199,31 +229,47 @@ def cancel(job: Job) -> None:
             job.log("cancelled before it started")
 
 
-def tick() -> None:
-    """Fail jobs whose runner died, then start queued jobs while slots are free."""
-    with _lock():
-        jobs = list_jobs()
-        for job in jobs:
-            st = job.state
-            if st.get("state") in ("starting", "running") and not _runner_alive(job, st):
-                job.set_state("failed", error=f"the runner process (pid {st.get('pid')}) ended "
-                                              f"without reporting a result; see the log",
-                              finished=time.time())
-                job.log("marked failed: runner process is gone")
-        busy = sum(j.state.get("state") in ("starting", "running") for j in jobs)
-        for job in sorted((j for j in jobs if j.state.get("state") == "queued"), key=lambda j: (j.created, j.id)):
-            if busy >= concurrency():
-                break
-            _spawn(job)
-            busy += 1
+def tick() -> str | None:
+    """Fail jobs whose runner died, then start queued jobs while slots are free. Returns None, or why
+    the queue cannot move (its folder cannot be written): then nothing is started, since a runner
+    that cannot record its state would die unseen."""
+    try:
+        with _lock():
+            jobs = list_jobs()
+            for job in jobs:
+                st = job.state
+                if st.get("state") in ("starting", "running") and not _runner_alive(job, st):
+                    _mark_dead(job, st)
+            busy = sum(j.state.get("state") in ("starting", "running") for j in jobs)
+            for job in sorted((j for j in jobs if j.state.get("state") == "queued"),
+                              key=lambda j: (j.created, j.id)):
+                if busy >= concurrency():
+                    break
+                _spawn(job)
+                busy += 1
+    except QueueError as exc:
+        return f"the job queue is stopped: {exc}"
+    except OSError as exc:  # a state file that cannot be written, a runner that cannot be started
+        return f"the job queue could not move on ({exc.strerror or exc}); it tries again on the next check"
+    return None
+
+
+def _mark_dead(job: Job, st: dict) -> None:
+    job.set_state("failed", error=f"the runner process (pid {st.get('pid')}) ended without reporting a result; "
+                                  "see the log", finished=time.time())
+    job.log("marked failed: runner process is gone")
 
 
 @contextlib.contextmanager
 def _lock():
     """An exclusive lock on the jobs folder, so two ticks never start the same job twice."""
     base = jobs_dir()
-    base.mkdir(parents=True, exist_ok=True)
-    with open(base / ".lock", "w") as f:
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        f = open(base / ".lock", "a")
+    except OSError as exc:
+        raise QueueError(f"cannot queue or start jobs: {base} cannot be written ({exc.strerror or exc})") from exc
+    with f:
         fcntl.flock(f, fcntl.LOCK_EX)
         try:
             yield
@@ -231,23 +277,47 @@ def _lock():
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _spawn(job: Job) -> None:
-    """Start the runner in its own session so it outlives the app process that started it."""
-    log = open(job.path / "log.txt", "a")
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _command(*args: str) -> tuple[list[str], dict]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "FASHION_JOBS_DIR": str(jobs_dir())}
-    root = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
-    proc = subprocess.Popen([sys.executable, "-m", "fashion_core.jobs", str(job.path)], cwd=root,
-                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                            env=env, start_new_session=True)
-    log.close()
-    job.set_state("starting", pid=proc.pid, started=time.time())
+    env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    return [sys.executable, "-m", "fashion_core.jobs", *args], env
+
+
+def _spawn(job: Job) -> None:
+    """Start the job's supervisor in its own session, so it outlives the app process that started it;
+    it starts the runner. The state is written first: a job whose state cannot be recorded is not started."""
+    job.set_state("starting", pid=None, started=time.time())
+    cmd, env = _command("--supervise", str(job.path))
+    subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                     env=env, start_new_session=True)
+
+
+def supervise(job: Job) -> int:
+    """Body of the supervisor process: run the job's runner, and when it ends without recording a
+    result (killed, out of memory), mark the job failed; then move the queue on."""
+    with open(job.path / "log.txt", "a") as log:
+        cmd, env = _command(str(job.path))
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                env=env)
+    with _lock():
+        if job.state.get("state") == "starting":
+            job.set_state("starting", pid=proc.pid)
+    code = proc.wait()
+    with _lock():
+        st = job.state
+        if st.get("state") in ACTIVE:
+            _mark_dead(job, st)
+    tick()
+    return code
 
 
 def _runner_alive(job: Job, st: dict) -> bool:
     pid = st.get("pid")
     if not pid:
-        return False
+        return _starting_in_time(st)  # its supervisor has not started the runner yet
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -256,13 +326,20 @@ def _runner_alive(job: Job, st: dict) -> bool:
         pass
     proc = Path(f"/proc/{pid}")
     if proc.exists():
-        # a finished child of this app stays a zombie until reaped; a reused pid runs something else
-        stat = (proc / "stat").read_text(errors="replace")
+        # a finished child stays a zombie until reaped; a reused pid runs something else
+        try:
+            stat = (proc / "stat").read_text(errors="replace")
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:  # it ended while we looked
+            return False
         if stat.rsplit(")", 1)[-1].split()[0] == "Z":
             return False
-        cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
         return job.id in cmdline
-    return st.get("state") == "running" or time.time() - st.get("started", 0) < STARTING_GRACE_S
+    return st.get("state") == "running" or _starting_in_time(st)
+
+
+def _starting_in_time(st: dict) -> bool:
+    return time.time() - st.get("started", 0) < STARTING_GRACE_S
 
 
 # --- the runner process ------------------------------------------------------------------------
@@ -276,15 +353,8 @@ def record(history: list[dict], point: dict) -> None:
         history[:] = [h for i, h in enumerate(history) if i not in drop]
 
 
-def run_job(job: Job) -> int:
-    """Body of the runner process: train the request, record the outcome, start the next job."""
-    from fashion_core.train import train  # late: keeps the queue import light for the app
-
-    req = job.request
-    if job.cancel_requested:  # cancelled while its runner was starting
-        job.set_state("cancelled", finished=time.time())
-        tick()
-        return 0
+def _progress_writer(job: Job):
+    """The train() progress callback of a runner: progress.json for the live curves, and the log."""
     history: list[dict] = []
     last_write = [0.0]
     announced: list[bool] = []  # the first training report gets a line in the log
@@ -308,35 +378,68 @@ def run_job(job: Job) -> int:
         elif p.get("phase") in ("loading data", "test"):
             job.log({"loading data": "loading data", "test": "evaluating on the test set"}[p["phase"]])
 
-    try:
-        config = TrainConfig.from_dict(req["config"])
+    return on_progress
+
+
+def _set_final(job: Job, state: str, **extra) -> None:
+    """A runner's outcome, written under the lock so that a tick never reads it half-way through its checks."""
+    with _lock():
+        job.set_state(state, finished=time.time(), **extra)
+
+
+def _claim(job: Job, config: TrainConfig) -> Path | None:
+    """Move the job from starting to running and make (or take) its run folder; None when it is no
+    longer ours to run (a tick gave up on it, or it was cancelled while starting)."""
+    req = job.request
+    with _lock():
+        if job.state.get("state") != "starting":
+            return None
+        if job.cancel_requested:
+            job.set_state("cancelled", finished=time.time())
+            return None
         run_dir = (Path(req["resume"]) if req.get("resume")  # train() carries on from its last.pt
                    else new_run_dir(config.model, Path(req["runs_dir"]), name=job.id))  # the job's name
-        with _lock():  # waits until the tick that spawned us has recorded 'starting'
-            job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
+        job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
+    return run_dir
+
+
+def run_job(job: Job) -> int:
+    """Body of the runner process: train the request, record the outcome, start the next job."""
+    from fashion_core.train import train  # late: keeps the queue import light for the app
+
+    run_dir = None
+    try:
+        config = TrainConfig.from_dict(job.request["config"])
+        run_dir = _claim(job, config)
+        if run_dir is None:
+            job.log("not run: the job was cancelled or given up on before its runner started")
+            return 0
         job.log(f"runner pid {os.getpid()}, run {run_dir}")
-        run = train(config, run_dir, on_progress, lambda: job.cancel_requested or _terminated.is_set(),
-                    req["data_root"])
-        state = run.status.get("state")
-        if state == "done":
-            acc = run.eval["test_accuracy"]
-            job.log(f"done: test accuracy {acc:.2f}%")
-            job.set_state("done", test_accuracy=acc, finished=time.time())
+        run = train(config, run_dir, _progress_writer(job), lambda: job.cancel_requested or _terminated.is_set(),
+                    job.request["data_root"])
+        if run.status.get("state") == "done":
+            job.log(f"done: test accuracy {run.eval['test_accuracy']:.2f}%")
+            _set_final(job, "done", test_accuracy=run.eval["test_accuracy"])
         else:
             resume = "; Resume carries the run on from where it stopped" if (run_dir / "last.pt").exists() else ""
             job.log(("stopped by SIGTERM" if _terminated.is_set() else "cancelled") + resume)
-            job.set_state("cancelled", finished=time.time())
+            _set_final(job, "cancelled")
         code = 0
     except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
+        if run_dir is not None and run_dir.is_dir() and not any(run_dir.iterdir()):
+            run_dir.rmdir()  # made, but nothing could be written in it: no empty run is left behind
         job.log("failed:\n" + traceback.format_exc())
-        job.set_state("failed", error=f"{type(exc).__name__}: {exc}", finished=time.time())
+        _set_final(job, "failed", error=f"{type(exc).__name__}: {exc}")
         code = 1
-    tick()
+    finally:
+        tick()
     return code
 
 
 _terminated = threading.Event()  # SIGTERM (`kill PID`, a shutdown) stops like Cancel: the epoch so far is kept
 
 if __name__ == "__main__":
+    if sys.argv[1] == "--supervise":
+        sys.exit(supervise(Job(Path(sys.argv[2]))))
     signal.signal(signal.SIGTERM, lambda *_: _terminated.set())
     sys.exit(run_job(Job(Path(sys.argv[1]))))

@@ -1,24 +1,31 @@
 """A run is a directory: config.json, metrics.jsonl, status.json, best.pt, last.pt, eval.json, calibration.json.
 
+A run has a kind, saved in config.json: "train" (a TrainConfig and its weights) or "ensemble" (an
+EnsembleConfig: a soft vote of trained runs). Code loops over `Run.members()` instead of branching.
+
 Every write is atomic (temp file in the same folder, then os.replace) so a killed process never
 leaves a half-written file; loading rebuilds the model from config.json alone (weights_only=True).
 """
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
+import re
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.nn as nn
 
 from fashion_core.config import TrainConfig
+from fashion_core.data import FashionData, load_split, split_indices
 from fashion_core.models import create_model, report_of
+from fashion_core.models.soft_vote import SoftVote
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -54,20 +61,114 @@ def save_checkpoint(path: Path, state: dict) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
+def inside_file(path: Path) -> bool:
+    """A regular file that is, once links are followed, still in its own folder: what a run folder may
+    read or hand out (a link to /etc/passwd or /dev/zero is neither)."""
+    path = Path(path)
+    try:
+        return path.is_file() and path.resolve().parent == path.parent.resolve()
+    except OSError:
+        return False
+
+
 def load_checkpoint(path: Path) -> dict:
-    """weights_only=True: a file holding anything but tensors and plain containers is refused."""
+    """weights_only=True: a file holding anything but tensors and plain containers is refused, and so is
+    anything but a regular file in its own folder (checked before torch.load reads a byte)."""
+    if not inside_file(path):
+        raise ValueError(f"{Path(path).name} is not a regular file in its run folder (a link out of it, or a device); "
+                         "it is not read")
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError...
-        raise ValueError(f"{Path(path).name} is not a plain weights file this app can load: "
-                         f"{str(exc).splitlines()[0][:200]}") from exc
+        raise ValueError(f"{Path(path).name} is not a plain weights file this app can load: {_plain(exc)}") from exc
+
+
+def _plain(exc: Exception) -> str:
+    """A loader's error in a line for a user: no terminal colour codes, and never torch's advice to load
+    with weights_only=False (which would run whatever the file holds)."""
+    text = re.sub(r"\x1b\[[0-9;]*[A-Za-z]", "", str(exc)).strip()
+    if "weights_only" in text or "Unsupported global" in text:
+        return "it holds Python objects other than tensors and plain containers, which are never run"
+    return (text.splitlines() or [type(exc).__name__])[0][:200]
+
+
+def remove_stray_temps(folder: Path) -> None:
+    """Temp files a killed atomic write left in folder (they never replaced anything)."""
+    for tmp in Path(folder).glob(".*.tmp"):
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def read_json(path: Path, default: Any = None) -> Any:
+    """The file's JSON, or default when it is missing, unreadable, not JSON or not a regular file in
+    its folder (a link to /dev/zero is never read)."""
+    if not inside_file(path):
+        return default
     try:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return default
+
+
+# --- run kinds -----------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnsembleConfig:
+    """A soft vote of trained runs. It trains nothing, so its members and weights are its whole recipe."""
+    members: tuple[str, ...]  # run folders, relative to the ensemble folder's parent (or absolute)
+    weights: tuple[float, ...]  # one per member, >= 0, not all 0; a 0 weight is never loaded
+    note: str = ""
+    kind: ClassVar[str] = "ensemble"
+    model: ClassVar[str] = "ensemble"  # what run lists show in their model column
+    loss: ClassVar[str] = "soft vote"  # ... and in their loss column: it trained with none
+    tta_flip: ClassVar[bool] = False  # each member flips (or not) inside the vote, as it was trained to
+
+    def validate(self) -> EnsembleConfig:
+        if not self.members:
+            raise ValueError("members: an ensemble needs at least one member")
+        if len(self.weights) != len(self.members):
+            raise ValueError("weights: need one non-negative weight per member, not all zero")
+        if any(not isinstance(w, (int, float)) or isinstance(w, bool) or w < 0 for w in self.weights) \
+                or sum(self.weights) <= 0:
+            raise ValueError("weights: need one non-negative weight per member, not all zero")
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"members": list(self.members), "weights": list(self.weights), "note": self.note}
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> EnsembleConfig:
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: unknown ensemble field")
+        members, weights = d.get("members"), d.get("weights")
+        if not isinstance(members, list) or not all(isinstance(m, str) for m in members) \
+                or not isinstance(weights, list):
+            raise ValueError("ensemble: members must be a list of run folders and weights a list of numbers")
+        return cls(tuple(members), tuple(weights), str(d.get("note", ""))).validate()
+
+
+RunConfig = TrainConfig | EnsembleConfig
+
+
+def config_json(cfg: RunConfig) -> dict[str, Any]:
+    """What config.json holds: the run's kind and its config."""
+    return {"kind": cfg.kind, **cfg.to_dict()}
+
+
+def read_config(path: Path) -> RunConfig:
+    """The config in a run folder's config.json, of the run's kind; ValueError when it is unreadable."""
+    raw = read_json(Path(path) / "config.json")
+    if not isinstance(raw, dict):
+        raise ValueError(f"{Path(path).name}/config.json is not a config (a JSON object)")
+    kind = raw.get("kind", "train")
+    if kind == "ensemble":
+        return EnsembleConfig.from_dict({k: v for k, v in raw.items() if k != "kind"})
+    if kind != "train":
+        raise ValueError(f"{Path(path).name}/config.json: unknown run kind {kind!r}")
+    legacy = read_json(Path(path) / "ensemble.json")  # an ensemble written before runs had kinds
+    if raw.get("model") == "ensemble" and isinstance(legacy, dict):
+        return EnsembleConfig.from_dict({**legacy, "note": raw.get("note", "")})
+    return TrainConfig.from_dict(raw)
 
 
 # --- the run directory ---------------------------------------------------------------------
@@ -80,16 +181,68 @@ class Run:
         return self.path.name
 
     @property
-    def config(self) -> TrainConfig:
-        return TrainConfig.from_dict(read_json(self.path / "config.json"))
+    def config(self) -> RunConfig:
+        return read_config(self.path)
+
+    @property
+    def kind(self) -> str:
+        return self.config.kind
+
+    def members(self) -> list[Run]:
+        """The trained runs behind this one: [self] for a trained run, the voters of an ensemble."""
+        cfg = self.config
+        if cfg.kind == "train":
+            return [self]
+        found = [Run((self.path.parent / m).resolve()) for m in cfg.members]
+        for m in found:
+            if m.path == self.path.resolve() or m.config.kind != "train":
+                raise ValueError(f"{self.name}: member {m.name} is not a trained run (an ensemble votes with "
+                                 "trained runs only)")
+        return found
+
+    def voting(self) -> list[tuple[Run, float]]:
+        """(member, weight) for the members that vote: a zero weight changes no vote, so it is never loaded."""
+        cfg = self.config
+        weights = cfg.weights if cfg.kind == "ensemble" else (1.0,)
+        return [(m, w) for m, w in zip(self.members(), weights) if w > 0]
 
     @property
     def metrics(self) -> list[dict]:
-        try:
-            lines = (self.path / "metrics.jsonl").read_text().splitlines()
-        except OSError:
+        """One row per finished epoch; a line that is not a JSON object is left out (damage names it)."""
+        return [row for row in self._metric_lines() if isinstance(row, dict)]
+
+    def _metric_lines(self) -> list[Any]:
+        path = self.path / "metrics.jsonl"
+        if not inside_file(path):
             return []
-        return [json.loads(line) for line in lines if line.strip()]
+        try:
+            lines = path.read_text().splitlines()
+        except (OSError, UnicodeDecodeError):
+            return []
+        rows = []
+        for line in filter(str.strip, lines):
+            try:
+                rows.append(json.loads(line))
+            except ValueError:
+                rows.append(None)
+        return rows
+
+    @property
+    def damage(self) -> str | None:
+        """Why this folder cannot be shown or used as a run (its config, its members, its metrics or its
+        evaluation is unreadable or of the wrong shape), or None when nothing is wrong with them.
+        Weights are checked when they are loaded (load_model raises ValueError)."""
+        try:
+            for member in self.members():  # reads (and checks) the config, and every member's
+                if member != self and (why := member.damage):
+                    return f"member {member.name}: {why}"
+        except (ValueError, TypeError, KeyError, OSError) as exc:
+            return f"config.json: {exc}"
+        bad = [i for i, row in enumerate(self._metric_lines(), 1) if not isinstance(row, dict) or
+               not isinstance(row.get("epoch"), int)]
+        if bad:
+            return f"metrics.jsonl: line {bad[0]} is not an epoch's row"
+        return eval_damage(self.path / "eval.json")
 
     @property
     def status(self) -> dict:
@@ -100,19 +253,23 @@ class Run:
         return read_json(self.path / "eval.json")
 
     @property
+    def finished(self) -> bool:
+        """Evaluated, and not stopped part-way through its evaluation (a run trained before status.json
+        existed, or an ensemble, has none)."""
+        return self.status.get("state") in ("done", "unknown") and bool(self.eval)
+
+    @property
     def shipped(self) -> bool:
         return self.path.resolve().parent == CHECKPOINT_DIR
 
     @property
     def has_weights(self) -> bool:
-        """Whether a model can be loaded: a checkpoint file, or for an ensemble, one in every member.
-        A shipped run may carry its evaluation without weights when they are too large to ship."""
-        from fashion_core.ensemble import is_ensemble  # noqa: PLC0415 (import cycle)
-
-        if is_ensemble(self.path):
-            members = read_json(self.path / "ensemble.json", {}).get("members", [])
-            return bool(members) and all(Run((self.path.parent / m).resolve()).has_weights for m in members)
-        return self.checkpoint().exists()
+        """Whether a model can be loaded: a checkpoint file in every voting member (a trained run is its
+        own). A shipped run may carry its evaluation without weights when they are too large to ship."""
+        try:
+            return all(m.checkpoint().exists() for m, _ in self.voting())
+        except (ValueError, OSError):
+            return False
 
     def set_status(self, state: str, **extra) -> None:
         atomic_write_json(self.path / "status.json", {"state": state, "time": time.time(), **extra})
@@ -124,15 +281,10 @@ class Run:
         atomic_write_bytes(self.path / "metrics.jsonl", "".join(json.dumps(r) + "\n" for r in rows).encode())
 
     def weights_stamp(self) -> float:
-        """When the weights a model is loaded from last changed (an ensemble: its members' or its
-        own weights); 0.0 when there are none. Caches of models and their outputs key on it."""
-        from fashion_core.ensemble import is_ensemble, member_runs  # noqa: PLC0415 (import cycle)
-
-        if is_ensemble(self.path):
-            return max([(self.path / "ensemble.json").stat().st_mtime,
-                        *(m.weights_stamp() for m in member_runs(self.path))])
-        ck = self.checkpoint()
-        return ck.stat().st_mtime if ck.exists() else 0.0
+        """When the weights a model is loaded from last changed (its config and its voting members'
+        checkpoints); 0.0 when there are none. Caches of models and their outputs key on it."""
+        stamps = [m.checkpoint().stat().st_mtime for m, _ in self.voting() if m.checkpoint().exists()]
+        return max([(self.path / "config.json").stat().st_mtime, *stamps]) if stamps else 0.0
 
     def checkpoint(self, which: str = "best") -> Path:
         path = self.path / f"{which}.pt"
@@ -141,15 +293,40 @@ class Run:
         return path
 
 
+def eval_damage(path: Path) -> str | None:
+    """What is wrong with an eval.json (None when it is missing or sound): what the pages read of it."""
+    if not path.exists():
+        return None
+    ev = read_json(path)
+    if not isinstance(ev, dict):
+        return "eval.json is not an evaluation (a JSON object)"
+    number = (int, float)
+    cm, per_class = ev.get("confusion_matrix"), ev.get("per_class")
+    checks = [(isinstance(ev.get("test_accuracy"), number) and not isinstance(ev.get("test_accuracy"), bool),
+               "its test_accuracy is not a number"),
+              (isinstance(cm, list) and len(cm) == 10 and all(isinstance(r, list) and len(r) == 10 and
+                                                               all(isinstance(v, number) for v in r) for r in cm),
+               "its confusion matrix is missing or not 10 x 10"),
+              (isinstance(per_class, list) and len(per_class) == 10 and all(isinstance(r, dict) for r in per_class),
+               "its per-class metrics are missing"),
+              (isinstance(ev.get("predictions", []), list), "its predictions are not a list")]
+    return next((f"eval.json: {why}" for ok, why in checks if not ok), None)
+
+
 def load_model(run: Run | str | Path, which: str = "best", device: str | torch.device = "cpu") -> nn.Module:
-    """Rebuild the model from config.json and load its weights (EMA weights when the run kept them)."""
+    """Rebuild the model from config.json and load its weights (EMA weights when the run kept them);
+    an ensemble's is the soft vote of its voting members."""
     run = run if isinstance(run, Run) else Run(Path(run))
     if not (run.path / "config.json").exists():
         raise ValueError(f"{run.path} is not a run directory (no config.json)")
-    from fashion_core.ensemble import is_ensemble, load_ensemble  # noqa: PLC0415 (import cycle)
+    voting = run.voting()
+    if run.kind == "train":
+        return _load_trained(run, which, device)
+    return SoftVote([_load_trained(m, "best", device) for m, _ in voting], [w for _, w in voting],
+                    [m.config.tta_flip for m, _ in voting]).to(device).eval()
 
-    if is_ensemble(run.path):
-        return load_ensemble(run.path, device)
+
+def _load_trained(run: Run, which: str, device: str | torch.device) -> nn.Module:
     cfg = run.config
     if not run.checkpoint(which).exists():
         why = ("its evaluation ships without them: too large for checkpoints/; retrain it to use the model"
@@ -157,21 +334,33 @@ def load_model(run: Run | str | Path, which: str = "best", device: str | torch.d
         raise ValueError(f"{run.name} has no weights here ({why})")
     model = create_model(cfg.model, **cfg.model_kwargs)
     state = load_checkpoint(run.checkpoint(which))
-    weights = state.get("ema") or state.get("model")
+    weights = state.get("ema") or state.get("model") if isinstance(state, dict) else None
     if not isinstance(weights, dict):
         raise ValueError(f"{run.checkpoint(which).name} holds no model weights")
     sd = model.state_dict()
     try:
         model.load_state_dict({k: v.to(sd[k].dtype) if k in sd else v for k, v in weights.items()})
-    except RuntimeError as exc:
+    except (RuntimeError, AttributeError) as exc:
         raise ValueError(f"the weights in {run.path.name} do not fit model {cfg.model!r}: "
                          f"{str(exc).splitlines()[0][:200]}") from exc
     return model.to(device).eval()
 
 
-def loss_label(cfg: dict) -> str | None:
-    """The loss a run trained with, or "soft vote" for an ensemble (it trained nothing)."""
-    return "soft vote" if cfg.get("model") == "ensemble" else cfg.get("loss")
+def validation_data(runs: list[Run], data_root=None) -> FashionData:
+    """Training images that every trained run behind `runs` held out: none of them learned from these.
+    A run's own validation split for one run; for an ensemble, what all its members held out."""
+    full = load_split(True, data_root)
+    keep = torch.ones(len(full), dtype=torch.bool)
+    for member in (m for r in runs for m in r.members()):
+        c = member.config
+        if c.val_split == "none":
+            raise ValueError(f"{member.name} trained without a validation split; no image is unseen by it")
+        mask = torch.zeros(len(full), dtype=torch.bool)
+        mask[split_indices(full.labels, c.val_split, c.val_fraction, c.val_count, c.seed)[1]] = True
+        keep &= mask
+    if not keep.any():
+        raise ValueError("the runs share no validation images")
+    return FashionData(full.images[keep], full.labels[keep])
 
 
 def list_runs(*dirs: Path | str) -> list[Run]:
@@ -200,37 +389,35 @@ def new_run_dir(model: str, base: Path | None = None, name: str = "") -> Path:
     raise RuntimeError("could not create a unique run directory")
 
 
-def effort(run: Run) -> tuple[int | None, float | None]:
-    """(epochs, training seconds) behind a finished run; an ensemble trained nothing itself: no
-    epochs, and the time its members took."""
-    from fashion_core.ensemble import is_ensemble, member_runs  # noqa: PLC0415 (ensemble imports this module)
-
-    if not is_ensemble(run.path):
-        ev = run.eval or {}
-        return ev.get("epochs"), ev.get("train_time_s")
-
+def result_row(run: Run) -> dict:
+    """What the run lists show of a finished run: its results, its model's numbers as its report states
+    them (None and "" where none does), and the effort behind it. An ensemble trained nothing itself:
+    no epochs, and the epochs (member_epochs) and time its voting members took."""
+    ev, cfg = run.eval or {}, run.config
+    reported, reported_params, report = report_of(cfg.model)
     try:
-        times = [(m.eval or {}).get("train_time_s") for m in member_runs(run.path)]
-    except (ValueError, OSError, KeyError, TypeError):  # a member gone or an unreadable ensemble.json
-        return None, None
-    return None, (round(sum(times), 1) if times and None not in times else None)
+        voters = [(m.eval or {}) for m, _ in run.voting()]
+    except (ValueError, OSError):  # a member gone or unreadable
+        voters = []
+    times = [v.get("train_time_s") for v in voters]
+    return {"run": run.name, "model": cfg.model, "loss": cfg.loss,
+            "test_accuracy": ev.get("test_accuracy"), "reported_accuracy": reported,
+            "reported_params": reported_params, "report": report, "params": ev.get("params"),
+            "epochs": ev.get("epochs") or None,  # an ensemble trained no epoch of its own
+            "member_epochs": [v.get("epochs") for v in voters],
+            "train_time_s": round(sum(times), 1) if times and None not in times else None,
+            "best_val_acc": ev.get("best_val_acc"), "device": ev.get("device"), "latency_ms": ev.get("latency_ms"),
+            "shipped": run.shipped, "weights": run.has_weights, "path": str(run.path)}
+
+
+def damaged(runs: list[Run] | None = None) -> list[tuple[Run, str]]:
+    """(run, what is wrong) for every damaged run folder: listed as such, and left out of everything else."""
+    return [(run, why) for run in (runs if runs is not None else list_runs()) if (why := run.damage)]
 
 
 def leaderboard(runs: list[Run] | None = None) -> list[dict]:
-    """One row per finished run, best test accuracy first, with its rank and its model's accuracy as
-    its report states it (None where none does): what the Overview page shows."""
-    rows = []
-    for run in runs if runs is not None else list_runs():
-        ev = run.eval
-        if not ev:
-            continue
-        cfg = read_json(run.path / "config.json", {})
-        reported, _, report = report_of(cfg.get("model"))
-        rows.append({"run": run.name, "model": cfg.get("model"), "loss": loss_label(cfg),
-                     "test_accuracy": ev.get("test_accuracy"), "reported_accuracy": reported, "report": report,
-                     "params": ev.get("params"),
-                     **dict(zip(("epochs", "train_time_s"), effort(run))),
-                     "device": ev.get("device"), "shipped": run.shipped, "weights": run.has_weights,
-                     "path": str(run.path)})
+    """One row per finished, undamaged run (result_row), best test accuracy first, with its rank: what
+    the Overview page shows."""
+    rows = [result_row(run) for run in (runs if runs is not None else list_runs()) if run.finished and not run.damage]
     rows.sort(key=lambda r: -(r["test_accuracy"] or 0))
     return [{"rank": i, **r} for i, r in enumerate(rows, 1)]

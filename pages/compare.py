@@ -2,16 +2,14 @@
 bars, the architecture x loss grid, and downloads."""
 import functools
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
-import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import compare
-from fashion_core.data import CLASSES
-from fashion_core.ensemble import is_ensemble
 from ui import common
+from ui.charts import per_class_figure, training_curves
+from ui.confusion_view import confusion_panel
 
 common.require_router()
 CELL_IMAGES = 40  # images shown for a clicked confusion-matrix cell
@@ -37,24 +35,15 @@ rows = [{"run": n, **m} for n, r in zip(picked, chosen) for m in r.metrics]
 if rows:
     df = pd.DataFrame(rows)
     c1, c2 = st.columns(2)
-    for col, metric in ((c1, "loss"), (c2, "acc")):
-        fig = go.Figure()
-        for name, g in df.groupby("run", sort=False):
-            colour = COLOURS[name]
-            for split, dash in (("train", "solid"), ("val", "dash")):
-                if f"{split}_{metric}" in g:
-                    fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=f"{name} {split}",
-                                    line=dict(color=colour, dash=dash))
-        fig.update_layout(height=400, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
-                          margin=dict(t=40, b=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
-        col.plotly_chart(fig, width="stretch")
+    c1.plotly_chart(training_curves(df, "loss", COLOURS), width="stretch")
+    c2.plotly_chart(training_curves(df, "acc", COLOURS), width="stretch")
     st.caption("Solid lines: training set (running average over the epoch); dashed: validation set. Training "
                "loss can sit well above validation loss: it is measured on augmented images, with label smoothing "
                "where the recipe uses it (the flagships do), while the weights are still changing.")
 without = [n for n, r in zip(picked, chosen) if not r.metrics]
 if without:
     st.caption(f"No curves for {', '.join(without)}: " + ("an ensemble votes runs that trained, and trains nothing "
-               "itself; its members' curves are theirs." if all(is_ensemble(by_name[n].path) for n in without)
+               "itself; its members' curves are theirs." if all(by_name[n].kind == "ensemble" for n in without)
                else "no per-epoch metrics were saved (an ensemble trains nothing itself)."))
 
 st.subheader("Results and hyperparameters")
@@ -87,62 +76,17 @@ st.subheader("Confusion matrices")
 st.caption("Click a cell to see the test images of that true class the run predicted as that class.")
 normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm",
                      persist_state="session") != "counts"
+test_split = (lambda: common.split(False)) if common.data_ready() else None
 for tab, key, run in zip(st.tabs(picked), picked, chosen):
     with tab:
-        cm = compare.confusion(run, normalise)
-        t, p = np.meshgrid(range(10), range(10), indexing="ij")
-        # square scatter markers, not a heatmap: Plotly heatmaps report no selection to Streamlit
-        fig = go.Figure(go.Scatter(
-            x=p.ravel(), y=t.ravel(), mode="markers+text",
-            marker=dict(symbol="square", size=44, color=cm.ravel(), colorscale="Blues", showscale=True),
-            unselected=dict(marker=dict(opacity=0.6)),  # a clicked cell stands out, the others stay readable
-            text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()],
-            textfont=dict(size=12, color=["white" if v > cm.max() / 2 else "#333" for v in cm.ravel()]),
-            customdata=[[CLASSES[i], CLASSES[j]] for i, j in zip(t.ravel(), p.ravel())],
-            hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text}<extra></extra>"))
-        axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False)
-        fig.update_layout(height=620, width=700, xaxis={**axis, "title": "predicted"},
-                          yaxis={**axis, "title": "true", "autorange": "reversed"}, margin=dict(t=10))
-        event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key=f"cm-{key}",
-                                width="content")  # the layout's size keeps the cells square
-        points = event.selection.points if event else []
-        if points:
-            true, pred = int(points[0]["y"]), int(points[0]["x"])
-            st.markdown(f"**True {CLASSES[true]}, predicted {CLASSES[pred]}** ({cm[true, pred]:.0f}"
-                        f"{'%' if normalise else ' images'})")
-            if not common.data_ready():
-                st.info("The test images are not on this machine; download the dataset on the Dataset page.")
-            else:
-                test = common.split(False)
-                try:
-                    idx = compare.cell_examples(run, test.labels.numpy(), true, pred, limit=CELL_IMAGES)
-                except ValueError as exc:
-                    st.warning(str(exc))
-                else:
-                    conf = run.eval.get("confidence") or [None] * len(test)
-                    st.image([test.images[i].numpy() for i in idx], width=84,
-                             caption=[f"#{i}" + (f" · {conf[i]:.0%} sure" if conf[i] else "") for i in idx])
-                    if not len(idx):
-                        st.caption("No test images in this cell.")
-                    else:
-                        st.caption("Under each image: its test-set index and, where the run saved it, its top "
-                                   "probability (before calibration) for the predicted class.")
-                    if len(idx) == CELL_IMAGES:
-                        st.caption(f"The first {CELL_IMAGES} of them, by test-set index.")
+        confusion_panel(run, key, normalise, test_split, CELL_IMAGES)
 
 st.subheader("Per-class metrics")
 metric = st.radio("Metric", ["recall", "precision", "f1"], horizontal=True, key="cmp.metric", persist_state="session",
                   format_func={"recall": "recall (the class's accuracy)", "precision": "precision", "f1": "F1"}.get,
                   help="Recall: the share of the class's test images the run called that class. Precision: the "
                        "share of the run's answers of that class that were right. F1: their harmonic mean.")
-pc = compare.per_class(chosen, picked)
-# dots, not bars: the axis starts near the lowest value, which a bar (read by its length) would exaggerate
-fig = px.scatter(pc[pc.metric == metric], x="class", y="value", color="run", symbol="run", height=380,
-                 color_discrete_map=COLOURS)
-fig.update_traces(marker=dict(size=11, line=dict(width=1, color="white")))
-fig.update_layout(yaxis_title=f"{metric} %", margin=dict(t=10), scattermode="group",
-                  yaxis_range=[max(0, pc.value.min() - 3), 100.5])
-st.plotly_chart(fig, width="stretch")
+st.plotly_chart(per_class_figure(compare.per_class(chosen, picked), metric, COLOURS), width="stretch")
 
 st.subheader("Architecture × loss (report 003's experiment)")
 grid = compare.arch_loss_grid(runs)
@@ -168,7 +112,7 @@ st.subheader("Download a run")
 name = st.selectbox("Run", picked, key="cmp.zip_run", persist_state="session")
 target = by_name[name]
 contents = (", best weights)" if (target.path / "best.pt").exists() else
-            "; an ensemble's weights are its members', in their own runs)" if is_ensemble(target.path) else
+            "; an ensemble's weights are its members', in their own runs)" if target.kind == "ensemble" else
             "; this run ships without weights)")
 st.download_button(f"Download as zip (config, metrics, eval{contents}", functools.partial(compare.zip_run, target),
                    f"{target.name}.zip", "application/zip")

@@ -5,8 +5,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from fashion_core import dataset_stats as ds
-from fashion_core.augment import PRESETS, preview_grid
-from fashion_core.config import VAL_SPLITS
+from fashion_core.augment import preview_grid
+from fashion_core.config import PRESETS, VAL_SPLITS
 from fashion_core.data import CLASSES, data_root
 from ui import common
 

@@ -3,7 +3,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
-from fashion_core.runs import leaderboard
+from fashion_core.runs import damaged, leaderboard, list_runs
 from ui import common
 
 common.require_router()
@@ -51,7 +51,8 @@ def against_reports(table: pd.DataFrame) -> None:
 
 
 st.subheader("Leaderboard")
-rows = leaderboard()
+every_run = list_runs()
+rows = leaderboard(every_run)
 if not rows:
     st.info("No evaluated runs yet: `checkpoints/` is empty and no user run has finished. "
             "Train one on the Train page.")
@@ -89,3 +90,4 @@ else:
     st.caption(f"{shown_count} evaluated run(s); accuracy is on the official 10,000-image test set.")
     everything = pd.DataFrame(rows)
     against_reports(everything[everything["path"].isin(table["path"])])  # the runs the filter shows
+common.damaged_panel(damaged(every_run))

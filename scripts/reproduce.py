@@ -17,8 +17,9 @@ import torch
 
 from fashion_core.config import RECIPES, TrainConfig, recipe
 from fashion_core.ensemble import create_ensemble
-from fashion_core.runs import CHECKPOINT_DIR, Run, atomic_write_json, load_checkpoint, save_checkpoint
-from fashion_core.train import train, write_eval
+from fashion_core.evaluation import write_eval
+from fashion_core.runs import CHECKPOINT_DIR, Run, atomic_write_json, config_json, load_checkpoint, save_checkpoint
+from fashion_core.train import train
 
 
 def _photo_tune(init_from: str, **extra) -> dict:
@@ -70,7 +71,7 @@ PLAN: dict[str, tuple[str, dict]] = {
     # learns from the train and calib shares; its unsure threshold is cross-fitted over the two
     # (scripts/photo_threshold_cv.py) since no share is left to choose it on
     "photo_tuned_long": ("flagship", _photo_tune("checkpoints/flagship_long", photo_shares="train,calib")),
-    # learns from every dev photo (all four quarters, fashion_core.photo_set.QUARTERS); measured only
+    # learns from every dev photo (all four quarters, fashion_core.photos.folders.QUARTERS); measured only
     # by cross-validation: each quarter by the same recipe trained on the other three
     # (scripts/photo_threshold_cv.py), which also gives its threshold
     "photo_tuned_all": ("flagship", _photo_tune("checkpoints/flagship_long",
@@ -195,7 +196,7 @@ def extend(run: Run, planned: TrainConfig) -> bool:
     shutil.copyfile(state, run.path / "last.pt")
     if not (run.path / "best.pt").exists():  # an evaluation-only run: its best epoch so far is aside too
         shutil.copyfile(UNSHIPPED / run.name / "best.pt", run.path / "best.pt")
-    atomic_write_json(run.path / "config.json", planned.to_dict())
+    atomic_write_json(run.path / "config.json", config_json(planned))
     print(f"{run.name}: going on from epoch {cfg.epochs} to {epochs}", flush=True)
     return True
 

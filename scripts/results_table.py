@@ -7,9 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fashion_core.ensemble import voting_members
-from fashion_core.models import model_info
-from fashion_core.runs import CHECKPOINT_DIR, list_runs, loss_label
+from fashion_core.runs import CHECKPOINT_DIR, list_runs, result_row
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 
@@ -31,24 +29,18 @@ def table() -> str:
             "| our val acc. | params | epochs | train time | device |",
             "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |"]
     for run in sorted(list_runs(CHECKPOINT_DIR), key=lambda r: r.name):
-        ev = run.eval
-        if not ev:
+        if not run.eval:
             continue
-        model = run.config.model
-        info = model_info(model) if model != "ensemble" else None
-        reported = info.reported_accuracy if info else None
-        delta = f"{ev['test_accuracy'] - reported:+.2f}" if reported else "–"
-        loss = loss_label(run.config.to_dict())
-        epochs, minutes = ev["epochs"], ev["train_time_s"] / 60
-        if model == "ensemble":  # no training of its own: its voting members' epochs and time
-            members = [m for m, _ in voting_members(run.path)]
-            epochs = "+".join(str(m.eval["epochs"]) for m in members)
-            minutes = sum(m.eval["train_time_s"] for m in members) / 60
-        params = f"{ev['params']:,}" + ("" if run.has_weights else " (no weights shipped)")
-        rows.append(f"| {run.name} | {model} | {loss} | {info.report if info else 'ours'} | {_pct(reported)} | "
-                    f"{ev['test_accuracy']:.2f}% | {delta} | {_pct(REPORTED_VAL.get((model, loss)))} | "
-                    f"{_pct(ev.get('best_val_acc'))} | {params} | {epochs} | {minutes:.1f} min | "
-                    f"{ev['device']} |")
+        r = result_row(run)
+        reported = r["reported_accuracy"]
+        delta = f"{r['test_accuracy'] - reported:+.2f}" if reported else "–"
+        # an ensemble trained nothing itself: its voting members' epochs and time
+        epochs = "+".join(str(e) for e in r["member_epochs"])
+        params = f"{r['params']:,}" + ("" if r["weights"] else " (no weights shipped)")
+        rows.append(f"| {r['run']} | {r['model']} | {r['loss']} | {r['report'] or 'ours'} | {_pct(reported)} | "
+                    f"{r['test_accuracy']:.2f}% | {delta} | {_pct(REPORTED_VAL.get((r['model'], r['loss'])))} | "
+                    f"{_pct(r['best_val_acc'])} | {params} | {epochs} | {r['train_time_s'] / 60:.1f} min | "
+                    f"{r['device']} |")
     return "\n".join(rows)
 
 

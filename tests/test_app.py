@@ -164,6 +164,26 @@ def test_pages_open_with_data_and_runs(ready, page):
     assert "Device:" in sidebar and "Data:** Fashion-MNIST ready" in sidebar and "Jobs:" in sidebar
 
 
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_renders_beside_damaged_run_folders(ready, tmp_path, monkeypatch, page):
+    from test_hardening import damaged_folders
+
+    runs = tmp_path / "broken"
+    runs.mkdir()
+    shutil.copytree(ready.path, runs / "good")
+    reasons = damaged_folders(runs, fruns.Run(runs / "good"))
+    monkeypatch.setenv("FASHION_RUNS_DIR", str(runs))
+    at = start(page)
+    assert not at.exception, at.exception
+    if page == "pages/overview.py":  # the good run ranks; every damaged one is listed with what is wrong
+        assert set(at.dataframe[0].value["run"]) == {"good", "empty_weights", "bare_tensor"}  # weights: checked on load
+        listed = at.dataframe[1].value.set_index("run")["what is wrong"]
+        assert set(listed.index) == set(reasons) and all(w in listed[n] for n, w in reasons.items())
+    if page == "pages/predict.py":  # a checkpoint refused on loading is a message, not a traceback
+        at.selectbox(key="pr.run").set_value("empty_weights").run()
+        assert not at.exception and any("refused" in e.value for e in at.error)
+
+
 def test_overview_leaderboard_lists_the_run_and_points_out_the_users_own(ready, tmp_path, monkeypatch):
     ck = tmp_path / "checkpoints"
     shutil.copytree(ready.path, ck / "shipped_one")  # a shipped run next to the user's own
@@ -238,6 +258,7 @@ def test_a_cancelled_job_can_be_resumed_from_the_jobs_list(ready, tmp_path, monk
     monkeypatch.setattr(jobs, "tick", lambda: None)  # nothing starts: the test looks at the queue only
     stopped = tmp_path / "stopped_run"
     shutil.copytree(ready.path, stopped, ignore=shutil.ignore_patterns("eval.json"))  # trained part-way
+    (stopped / "status.json").write_text('{"state": "cancelled"}')  # and stopped there, as a cancelled run is
     job = jobs.submit(ready.config)
     job.set_state("cancelled", run_dir=str(stopped))
     at = start("pages/train.py")
@@ -283,6 +304,15 @@ def test_train_form_greys_out_what_the_chosen_settings_do_not_use(ready):
     at.selectbox(key="cfg.optimizer").set_value("adam").run()
     assert not at.number_input(key="cfg.beta1").disabled and at.number_input(key="cfg.momentum").disabled
     assert at.number_input(key="cfg.photo_batch").disabled  # no photo_dir
+    assert not at.exception
+
+
+def test_train_form_tabs_and_help_come_from_the_config_fields(ready):
+    at = start("pages/train.py")
+    assert [t.label for t in at.tabs] == ["Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune", "Device",
+                                          "Augmentation"]
+    assert at.number_input(key="cfg.epochs").help == "passes over the training images"
+    assert "mirror left-right" in at.toggle(key="cfg_aug.hflip_p.on").help
     assert not at.exception
 
 
@@ -353,7 +383,7 @@ def test_predict_classifies_a_generated_png(ready):
     assert "Saliency" in text_of(at) and "ms" in text_of(at)  # attributions with their runtimes
     captions = [c for img in at.get("image") for c in img.captions]
     assert "heat map" in captions and "overlay" in captions  # attributions drawn beside the input
-    from fashion_core.photo import load_image, prepare
+    from fashion_core.photos.pipeline import load_image, prepare
     steps = [name for name, _ in prepare(load_image(png_bytes(trouser()))).steps]
     assert set(steps) <= set(captions)  # the page shows whatever preprocessing steps the engine reports
 
@@ -405,7 +435,7 @@ def test_bad_or_odd_images_never_show_a_traceback(ready, name):
 def test_exif_rotation_is_applied_before_preprocessing(ready):
     at = upload(start("pages/predict.py"), "rotated.jpg", exif_rotated())
     assert not at.exception and answers(at)
-    from fashion_core.photo import load_image
+    from fashion_core.photos.pipeline import load_image
     assert load_image(exif_rotated()).size == (90, 120)  # upright, as the camera meant it
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fashion_core.augment import PRESETS, AugmentConfig, augment_batch, partial_garments, preview_grid
+from fashion_core.augment import AugmentConfig, augment_batch, partial_garments, preview_grid
+from fashion_core.config import PRESETS
 
 
 def asym_batch(n: int = 64) -> torch.Tensor:

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import fashion_core.data as fdata
-from fashion_core.calibration import (Calibration, calibrate, calibrated, calibration_for, decide, describe,
-                                      fit_temperature, load_calibration)
+from fashion_core.calibration import Calibration, calibrate, calibration_for, fit_temperature, load_calibration
 from fashion_core.data import CLASSES
+from fashion_core.predictor import calibrated, decide, describe
 
 
 def overconfident_logits(scale: float, n: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -92,7 +92,7 @@ def test_calibration_for_falls_back_without_data_and_fits_lazily_with_it(tiny_ru
 
 
 def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_ones_unsure():
-    from fashion_core.calibration import MAX_MAPPED_UNSURE, pick_threshold
+    from fashion_core.photos.thresholds import MAX_MAPPED_UNSURE, pick_threshold
 
     rng = np.random.default_rng(0)
     mapped_conf, unmapped_conf = rng.uniform(0.5, 1.0, 100), rng.uniform(0.2, 0.7, 30)
@@ -107,7 +107,7 @@ def test_the_photo_threshold_catches_the_most_unmapped_photos_with_few_mapped_on
 
 
 def test_a_stored_threshold_keeps_its_photo_check_when_the_temperature_is_refitted(tiny_run, fake_root, tmp_path):
-    from fashion_core.calibration import photo_check, set_threshold
+    from fashion_core.photos.thresholds import photo_check, set_threshold
 
     # 4 photos with a class (one wrong, one right but unsure) and 2 without (one caught)
     check = photo_check(np.array([0.9, 0.8, 0.3, 0.95, 0.2, 0.9]), np.array([1, 0, 1, 1, 0, 0]),

@@ -121,8 +121,7 @@ def test_ensemble_of_runs_with_given_and_bad_weights(tmp_path, tiny_run, fake_ro
 
 
 def test_predict_reports_an_image_the_pipeline_cannot_handle_and_goes_on(tmp_path, tiny_run, monkeypatch):
-    import fashion_core.predict as fpredict
-    from fashion_core.runs import load_model
+    import fashion_core.predictor as fpredictor
 
     photo = tmp_path / "odd.png"
     Image.fromarray(gradient(30, 30)).save(photo)
@@ -130,6 +129,6 @@ def test_predict_reports_an_image_the_pipeline_cannot_handle_and_goes_on(tmp_pat
     def broken(img):
         raise ArithmeticError("segmentation blew up")  # stands in for an OpenCV error on a strange image
 
-    monkeypatch.setattr(fpredict, "prepare", broken)
-    out = fpredict.predict_file(load_model(tiny_run.path), photo)
+    monkeypatch.setattr(fpredictor, "prepare", broken)
+    out = fpredictor.Predictor.from_run(tiny_run.path, fit=False).answer_file(photo)
     assert out == {"file": str(photo), "error": "could not process the image (ArithmeticError: segmentation blew up)"}

@@ -82,9 +82,12 @@ def test_an_ensemble_shows_its_members_training_time_and_no_config_of_its_own(tm
     members = [make_run(tmp_path, name, acc, model="mlp_baseline") for name, acc in (("m1", 85.0), ("m2", 86.0))]
     for run, seconds in zip(members, (100.0, 250.5)):
         (run.path / "eval.json").write_text(json.dumps({"test_accuracy": 85.0, "epochs": 3, "train_time_s": seconds}))
-    vote = make_run(tmp_path, "vote", 87.0, model="ensemble", note="soft vote of m1, m2")
-    (vote.path / "eval.json").write_text(json.dumps({"test_accuracy": 87.0, "epochs": 0, "train_time_s": 0.0}))
-    (vote.path / "ensemble.json").write_text(json.dumps({"members": ["m1", "m2"], "weights": [0.5, 0.5]}))
+    vote = tmp_path / "vote"
+    vote.mkdir()
+    (vote / "config.json").write_text(json.dumps({"kind": "ensemble", "members": ["m1", "m2"], "weights": [0.5, 0.5],
+                                                  "note": "soft vote of m1, m2"}))
+    (vote / "eval.json").write_text(json.dumps({"test_accuracy": 87.0, "epochs": 0, "train_time_s": 0.0}))
+    vote = Run(vote)
     row = compare.results([Run(vote.path)]).iloc[0]
     assert np.isnan(row["epochs_trained"]) and row["train_time_s"] == 350.5  # not "0 epochs in 0 s"
     assert np.isnan(row["reported_accuracy"]) and row["report"] == ""  # blank, not the word None

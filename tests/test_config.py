@@ -5,7 +5,8 @@ from dataclasses import fields
 
 import pytest
 
-from fashion_core.config import RECIPE_NOTES, RECIPES, ConfigError, TrainConfig, field_help, parse_setting, recipe
+from fashion_core.config import (GROUPS, RECIPE_NOTES, RECIPES, ConfigError, TrainConfig, field_groups, field_help,
+                                 parse_setting, recipe)
 
 
 @pytest.mark.parametrize("field,value", [
@@ -75,7 +76,7 @@ def test_every_bad_field_is_named_at_once():
 def test_every_form_field_has_a_help_text():
     helps = field_help()
     missing = [f.name for f in fields(TrainConfig) if f.name != "augment" and not helps.get(f.name)]
-    assert not missing, f"fields with no comment to show as help on the Train form: {missing}"
+    assert not missing, f"fields with no help in their metadata to show on the Train form: {missing}"
     from fashion_core.augment import AugmentConfig
 
     missing = [f.name for f in fields(AugmentConfig) if not field_help(AugmentConfig).get(f.name)]
@@ -86,3 +87,14 @@ def test_every_recipe_says_what_it_is_on_the_train_form():
     assert set(RECIPE_NOTES) == set(RECIPES)
     for name, cfg in ((n, recipe(n)) for n in RECIPES):  # the line names the recipe's optimiser
         assert {"adam": "Adam", "rmsprop": "RMSprop", "nadam": "Nadam", "sgd": "SGD"}[cfg.optimizer] in RECIPE_NOTES[name]
+
+
+def test_every_form_field_is_on_a_tab_of_the_train_form_in_the_tabs_order():
+    groups = field_groups()
+    assert list(groups) == [*GROUPS, "Augmentation"]  # no field left in "Other"
+    assert sorted(n for names in groups.values() for n in names) == sorted(f.name for f in fields(TrainConfig))
+    assert groups["Optimiser"][:2] == ["optimizer", "lr"] and groups["Data split"][-1] == "seed"  # field order
+    from fashion_core.config import AugmentConfig, op_groups
+
+    # the augmentation form's boxes: one per op, its probability first, then its strengths
+    assert list(field_groups(AugmentConfig).values()) == [[f.name for f in group] for group in op_groups()]

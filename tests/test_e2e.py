@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -155,6 +156,8 @@ def test_choices_survive_a_visit_to_other_pages_and_a_reload(app):
 
     def visit(name: str) -> None:
         page.locator("[data-testid='stSidebarNav'] a", has_text=name).click()
+        # on a busy machine the page can change later than wait_idle's grace: wait for its address first
+        page.wait_for_url(lambda u: urlsplit(u).path.rstrip("/").endswith(f"/{PAGES[name]}"), timeout=60_000)
         wait_idle(page)
 
     open_page(page, url, "Predict")

@@ -103,7 +103,7 @@ def test_rendering_is_rgb_and_sized(image):
 
 
 def test_gradcam_on_an_ensemble_explains_the_image_not_its_mirror():
-    from fashion_core.ensemble import SoftVote
+    from fashion_core.models.soft_vote import SoftVote
 
     img = np.zeros((28, 28), np.uint8)
     img[:8, :8] = 5  # evidence on the left only (faint: a vote explains log-probabilities, which saturate)
@@ -113,7 +113,7 @@ def test_gradcam_on_an_ensemble_explains_the_image_not_its_mirror():
 
 
 def test_gradcam_on_an_ensemble_starts_on_its_heaviest_member():
-    from fashion_core.ensemble import SoftVote
+    from fashion_core.models.soft_vote import SoftVote
 
     img = np.zeros((28, 28), np.uint8)
     img[:8, :8] = 5

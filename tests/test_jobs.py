@@ -72,7 +72,8 @@ def test_queue_respects_concurrency_and_cancel(queue):
 
 
 def test_failure_shows_the_error(queue, tmp_path):
-    job = jobs.submit(TINY, data=tmp_path / "nowhere")  # no dataset there and no network
+    (tmp_path / "a-file").write_text("")  # a data root inside a file: nothing can be read or downloaded there,
+    job = jobs.submit(TINY, data=tmp_path / "a-file" / "data")  # with or without a network
     st = wait_for(job, jobs.FINISHED)
     assert st["state"] == "failed"
     assert "DataMissingError" in st["error"] or "Fashion-MNIST" in st["error"]
@@ -183,3 +184,74 @@ def test_a_second_click_on_start_finds_the_job_already_queued(queue, monkeypatch
     assert jobs.unfinished_twin(TINY.replace(seed=TINY.seed + 1)) is None  # another seed is another run
     jobs.cancel(job)
     assert job.state["state"] == "cancelled" and jobs.unfinished_twin(TINY) is None
+
+
+def states_on_disk(job: jobs.Job, states, timeout: float = 120) -> dict:
+    """Wait for a state without calling tick(): as when no page is open."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if (st := job.state).get("state") in states:
+            return st
+        time.sleep(0.2)
+    raise AssertionError(f"job stayed {job.state}; log:\n{job.log_tail(40)}")
+
+
+def test_a_runner_killed_with_no_page_open_is_failed_and_the_queue_moves_on(queue):
+    first = jobs.submit(TINY.replace(epochs=200))
+    second = jobs.submit(TINY.replace(seed=1))
+    st = states_on_disk(first, ("running",))
+    os.kill(st["pid"], 9)  # nothing here calls tick() from now on: only the supervisor can notice
+    st = states_on_disk(first, jobs.FINISHED, timeout=30)
+    assert st["state"] == "failed" and "ended without reporting" in st["error"]
+    assert states_on_disk(second, jobs.FINISHED)["state"] == "done"
+
+
+SUBMIT = """
+import sys
+from fashion_core import jobs
+from fashion_core.config import TrainConfig
+cfg = TrainConfig(model="mlp_baseline", epochs=300, batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0,
+                  schedule="none")
+sys.stdin.readline()  # both start together
+try:
+    jobs.submit(cfg, unique=True)
+    print("queued")
+except jobs.DuplicateJob as exc:
+    print("duplicate:", exc)
+"""
+
+
+def test_two_tabs_starting_the_same_settings_at_once_queue_one_job(queue):
+    procs = [subprocess.Popen([sys.executable, "-c", SUBMIT], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                              text=True, cwd=Path(__file__).resolve().parent.parent) for _ in range(2)]
+    time.sleep(3)  # both have imported the engine and wait on stdin
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
+    outs = sorted(p.communicate(timeout=60)[0].strip() for p in procs)
+    assert outs[0].startswith("duplicate:") and outs[1] == "queued"
+    assert len(jobs.list_jobs()) == 1
+    for job in jobs.list_jobs():
+        jobs.cancel(job)
+        wait_for(job, jobs.FINISHED)
+
+
+def test_a_jobs_folder_that_cannot_be_written_is_a_message_and_starts_nothing(queue, tmp_path, monkeypatch):
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "a-file" / "jobs"))  # cannot be made, even by root
+    with pytest.raises(jobs.QueueError, match="cannot be written"):
+        jobs.submit(TINY)
+    assert "cannot be written" in jobs.tick() and jobs.list_jobs() == [] and jobs.counts()["queued"] == 0
+
+
+def test_a_full_disk_leaves_no_half_made_job_and_no_runner(queue, monkeypatch):
+    import errno
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(jobs, "atomic_write_json", lambda path, obj: full(path, obj))
+    with pytest.raises(jobs.QueueError, match="No space left"):
+        jobs.submit(TINY)
+    assert [p.name for p in (queue / "jobs").iterdir() if not p.name.startswith(".")] == []
+    assert not (queue / "runs").exists()  # no runner started, no orphan run folder

@@ -11,8 +11,8 @@ import pytest
 from PIL import Image
 
 from conftest import real_data_root
-from fashion_core import photo
-from fashion_core.photo import ImageError, load_image, prepare
+from fashion_core.photos import pipeline as photo
+from fashion_core.photos.pipeline import ImageError, load_image, prepare
 
 # a T-shirt outline in unit coordinates (x, y), y down: neck, shoulders, short sleeves, hem
 TSHIRT = [(0.38, 0.0), (0.2, 0.05), (0.0, 0.25), (0.1, 0.38), (0.22, 0.3), (0.22, 1.0), (0.78, 1.0),
@@ -233,7 +233,7 @@ def test_the_uploader_states_the_same_size_limit_the_pipeline_applies():
     import tomllib
     from pathlib import Path
 
-    from fashion_core.photo import MAX_BYTES
+    from fashion_core.photos.pipeline import MAX_BYTES
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from fashion_core.photo_cv import OutOfFold, cross_validated_check, folds, nested_thresholds
-from fashion_core.photo_set import QUARTERS
+from fashion_core.photos.cv import OutOfFold, cross_validated_check, folds, nested_thresholds
+from fashion_core.photos.folders import QUARTERS
 
 
 def test_a_run_gets_one_fold_per_quarter_it_learned_from_each_leaving_that_quarter_out():

@@ -11,8 +11,8 @@ from PIL import Image
 from fashion_core.augment import partial_garments
 from fashion_core.config import TrainConfig
 from fashion_core.data import load_split
-from fashion_core.photo_set import QUARTERS, collect, load_photo_set, photo_loss, quarter, share, target_sets
-from fashion_core.predict import probabilities
+from fashion_core.photos.folders import QUARTERS, collect, load_photo_set, photo_loss, quarter, share, target_sets
+from fashion_core.predictor import Predictor
 from fashion_core.runs import load_model
 from fashion_core.train import train
 from test_photo import SHOE, TSHIRT, draw
@@ -85,8 +85,8 @@ def test_only_the_train_share_is_loaded_and_each_photo_gets_its_classes(tmp_path
 
 
 def test_more_views_add_reframed_shots_of_each_photo_that_still_show_the_garment(tmp_path):
-    from fashion_core.photo import load_image
-    from fashion_core.photo_set import reframe
+    from fashion_core.photos.pipeline import load_image
+    from fashion_core.photos.folders import reframe
 
     root = _photo_dir(tmp_path / "photos", n=2)
     one, _, folders1 = load_photo_set(root, "train")
@@ -120,10 +120,10 @@ def test_a_run_learns_from_named_quarters_and_the_held_out_share_is_not_one(tmp_
 def test_the_photos_a_run_learned_from_are_known_by_content_under_any_name(tmp_path):
     import shutil
 
-    from fashion_core.photo_set import fingerprint, learned_photos
+    from fashion_core.photos.folders import fingerprint, photos_of
 
     root = _photo_dir(tmp_path / "photos", n=2, calib=1)
-    learned = learned_photos(root, ("train",))
+    learned = photos_of(root, ("train",))
     assert len(learned) == 6  # two drawn garments in each of three folders
     train_photo = next(p for _, p in collect(root) if share(p) == "train")
     held_photo = next(p for _, p in collect(root) if share(p) == "held-out")
@@ -131,7 +131,7 @@ def test_the_photos_a_run_learned_from_are_known_by_content_under_any_name(tmp_p
     copy.parent.mkdir()
     shutil.copy(train_photo, copy)
     assert fingerprint(copy) in learned and fingerprint(held_photo) not in learned
-    assert len(learned_photos(root, ("held-out-a", "held-out-b"))) == len(learned_photos(root, ("held-out",))) == 3
+    assert len(photos_of(root, ("held-out-a", "held-out-b"))) == len(photos_of(root, ("held-out",))) == 3
 
 
 def _quarter_or_none(root, q: str) -> list[str]:
@@ -276,7 +276,8 @@ def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_
         tmp_path, fake_root, tiny_run, monkeypatch):
     import json
 
-    from fashion_core.ensemble import create_ensemble, member_runs
+    from fashion_core.ensemble import create_ensemble
+    from fashion_core.runs import Run
 
     cv, _, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch)
     a = train(cfg, tmp_path / "a", data_root=fake_root)
@@ -285,9 +286,9 @@ def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_
     assert cv.main([str(vote.path), "--cv-dir", str(tmp_path / "cv")]) == 0
     for learn in ("train", "calib"):  # each fold votes, with the same weights, the members' folds on one share
         fold = tmp_path / "cv" / f"vote_on_{learn}"
-        assert json.loads((fold / "ensemble.json").read_text())["weights"] == [0.5, 0.5]
-        assert {m.config.photo_shares for m in member_runs(fold)} == {learn}
-        assert sorted(m.name for m in member_runs(fold)) == [f"a_on_{learn}", f"b_on_{learn}"]
+        assert Run(fold).config.weights == (0.5, 0.5)
+        assert {m.config.photo_shares for m in Run(fold).members()} == {learn}
+        assert sorted(m.name for m in Run(fold).members()) == [f"a_on_{learn}", f"b_on_{learn}"]
     cal = json.loads((vote.path / "calibration.json").read_text())
     assert "cross-fitted" in cal["threshold_source"] and 0.2 <= cal["threshold"] <= 0.95
     # a vote with a member that never saw photos has no both-share recipe to cross-fit
@@ -315,12 +316,12 @@ def test_fine_tuning_on_photos_starts_from_the_run_and_learns_to_doubt_hats(tmp_
     photos = _photo_dir(tmp_path / "photos")
     hats, _, _ = load_photo_set(photos, "train")
     hats = hats[:6].numpy()  # folders load in sorted order: hat, shoes, t-shirt
-    before = probabilities(load_model(tiny_run.path), hats).max(1).mean()
+    before = Predictor(load_model(tiny_run.path)).model_probabilities(hats).max(1).mean()
     cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos),
                                   photo_batch=8, outlier_weight=2.0)
     run = train(cfg, tmp_path / "tuned", data_root=fake_root)
     assert run.config.init_from == str(tiny_run.path) and run.eval["test_accuracy"] > 0
-    after = probabilities(load_model(run.path), hats).max(1).mean()
+    after = Predictor(load_model(run.path)).model_probabilities(hats).max(1).mean()
     assert after < before - 0.1 and after < 0.5  # it learned the hats are none of its classes
 
 
@@ -330,8 +331,8 @@ def test_partial_outliers_train_with_a_uniform_target_without_photos(tmp_path, f
     parts = partial_garments(load_split(False, fake_root).images[:64].float().div(255).unsqueeze(1),
                              torch.Generator().manual_seed(1))
     parts = (parts[:, 0] * 255).round().to(torch.uint8).numpy()
-    before = probabilities(load_model(tiny_run.path), parts).max(1).mean()
-    after = probabilities(load_model(run.path), parts).max(1).mean()
+    before = Predictor(load_model(tiny_run.path)).model_probabilities(parts).max(1).mean()
+    after = Predictor(load_model(run.path)).model_probabilities(parts).max(1).mean()
     assert run.config.partial_outliers == 16 and after < before - 0.05  # cut garments now read as no class
 
 
@@ -339,7 +340,7 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
     import json
     import shutil
 
-    import fashion_core.predict as fpredict
+    import fashion_core.photos.selection as selection
 
     for name, acc, photos in (("best_on_fmnist", 99.0, ""), ("tuned", 90.0, "photos"), ("other", 95.0, "")):
         shutil.copytree(tiny_run.path, tmp_path / name)
@@ -347,30 +348,30 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
         (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
         cfg = json.loads((tmp_path / name / "config.json").read_text())
         (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": photos}))
-    monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
-    assert fpredict.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
+    monkeypatch.setattr(selection, "CHECKPOINT_DIR", tmp_path)
+    assert selection.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
     shutil.copytree(tmp_path / "tuned", tmp_path / "tuned_too")
     for name, members, acc in (("vote_tuned", ["tuned", "tuned_too"], 99.5),
                                ("vote_mixed", ["tuned", "best_on_fmnist"], 99.9)):  # the best, were it counted
         (tmp_path / name).mkdir()
-        (tmp_path / name / "ensemble.json").write_text(json.dumps({"members": members, "weights": [0.5, 0.5]}))
-        shutil.copy(tmp_path / "other" / "config.json", tmp_path / name / "config.json")
+        (tmp_path / name / "config.json").write_text(json.dumps({"kind": "ensemble", "members": members,
+                                                                 "weights": [0.5, 0.5]}))
         ev = json.loads((tmp_path / "tuned" / "eval.json").read_text())
         (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
     # a vote of photo-tuned runs counts as tuned on photos; one with an untuned member does not
-    assert fpredict.default_run().name == "vote_tuned"
+    assert selection.default_run().name == "vote_tuned"
     for name in ("vote_tuned", "vote_mixed", "tuned_too"):
         shutil.rmtree(tmp_path / name)
     shutil.rmtree(tmp_path / "tuned")
-    assert fpredict.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
+    assert selection.default_run().name == "best_on_fmnist"  # none tuned: the best test accuracy
 
 
 def test_among_photo_tuned_runs_photo_evidence_picks_the_default_not_fashion_mnist(tmp_path, tiny_run, monkeypatch):
     import json
     import shutil
 
-    import fashion_core.predict as fpredict
-    from fashion_core.calibration import set_threshold
+    import fashion_core.photos.selection as selection
+    from fashion_core.photos.thresholds import set_threshold
 
     for name, acc, score in (("better_on_photos", 90.0, 0.8), ("better_on_fmnist", 95.0, 0.7), ("unchecked", 99.0, None)):
         shutil.copytree(tiny_run.path, tmp_path / name)
@@ -380,5 +381,5 @@ def test_among_photo_tuned_runs_photo_evidence_picks_the_default_not_fashion_mni
         (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": "photos"}))
         if score is not None:
             set_threshold(tmp_path / name, 0.5, "a test", {"photos": 10, "no_class": 2, "score": score})
-    monkeypatch.setattr(fpredict, "CHECKPOINT_DIR", tmp_path)
-    assert fpredict.default_run().name == "better_on_photos"  # not the run with the best test accuracy
+    monkeypatch.setattr(selection, "CHECKPOINT_DIR", tmp_path)
+    assert selection.default_run().name == "better_on_photos"  # not the run with the best test accuracy

@@ -57,7 +57,7 @@ def test_a_plain_reproduce_builds_the_shipped_votes_but_no_experiment(tmp_path, 
     mod.main([])
     shipped = tmp_path / "checkpoints"
     assert sorted(p.name for p in shipped.iterdir()) == ["a", "b", "vote"]
-    assert json.loads((shipped / "vote" / "ensemble.json").read_text())["weights"] == [0.5, 0.5]
+    assert json.loads((shipped / "vote" / "config.json").read_text())["weights"] == [0.5, 0.5]
     assert Run(shipped / "vote").eval["test_accuracy"] > 0
     mod.main(["trial"])  # an experiment is built when named
     assert (shipped / "trial" / "eval.json").exists()

@@ -5,7 +5,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -13,7 +13,8 @@ import torch
 from conftest import real_data_root
 from fashion_core.config import TrainConfig
 from fashion_core.runs import load_checkpoint, load_model, save_checkpoint
-from fashion_core.train import evaluate, train
+from fashion_core.inference import evaluate
+from fashion_core.train import train
 from fashion_core.data import load_split
 
 
@@ -85,28 +86,29 @@ def test_invalid_config_fails_before_anything_is_written(tmp_path):
 
 
 KILLER = """
-import sys, torch
+import os, sys, time, torch
 from fashion_core.runs import save_checkpoint
-big = {"model": {"w": torch.randn(4_000_000)}}
-print("ready", flush=True)
-i = 0
-while True:
-    big["step"] = i
-    save_checkpoint(sys.argv[1], big)
-    i += 1
+
+def stall(fd):  # the new file is written in full but not yet moved into place: the save is under way
+    print("inside", flush=True)
+    time.sleep(60)
+
+os.fsync = stall
+save_checkpoint(sys.argv[1], {"model": {"w": torch.randn(4_000_000)}, "step": 1})
 """
 
 
 def test_kill_during_save_leaves_the_previous_checkpoint_loadable(tmp_path):
     path = tmp_path / "last.pt"
     save_checkpoint(path, {"model": {"w": torch.zeros(3)}, "step": -1})
-    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE)
-    assert proc.stdout.readline().strip() == b"ready"
-    time.sleep(1.5)  # several 16 MB saves are under way
+    proc = subprocess.Popen([sys.executable, "-c", KILLER, str(path)], stdout=subprocess.PIPE,
+                            cwd=Path(__file__).resolve().parent.parent)
+    assert proc.stdout.readline().strip() == b"inside"  # killed inside the save, never before or after it
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    ck = load_checkpoint(path)  # whole and loadable, old or new, never half-written
-    assert ck["step"] == -1 or ck["model"]["w"].numel() == 4_000_000
+    assert list(tmp_path.glob(".last.pt.*.tmp")), "the kill should have caught a save half-way"
+    ck = load_checkpoint(path)  # whole and loadable: the previous checkpoint, not half of the new one
+    assert ck["step"] == -1 and ck["model"]["w"].numel() == 3
 
 
 def test_a_pickle_that_is_not_plain_weights_is_refused(tmp_path):
@@ -130,7 +132,8 @@ def test_real_data_one_epoch_mlp_reaches_80_percent(tmp_path):
 
 
 def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny_config):
-    from fashion_core.ensemble import SoftVote, create_ensemble
+    from fashion_core.ensemble import create_ensemble
+    from fashion_core.models.soft_vote import SoftVote
 
     a = train(tiny_config.replace(epochs=1, seed=1), tmp_path / "a", data_root=fake_root)
     b = train(tiny_config.replace(epochs=1, seed=1, model="mlp_1hidden"), tmp_path / "b", data_root=fake_root)
@@ -140,9 +143,10 @@ def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny
     assert len(ens.eval["predictions"]) == 200 and ens.eval["test_accuracy"] >= 50
     # it ships its temperature, fitted on images its members held out, not on a split of its own
     # (the default config's), most of which they trained on: that would make it overconfident
-    from fashion_core.calibration import load_calibration, validation_data
+    from fashion_core.calibration import load_calibration
+    from fashion_core.runs import validation_data
     assert "validation images of ens" in load_calibration(ens).source
-    assert torch.equal(validation_data(ens, fake_root).images, validation_data(a, fake_root).images)
+    assert torch.equal(validation_data([ens], fake_root).images, validation_data([a], fake_root).images)
     fixed = create_ensemble(tmp_path / "fixed", [a.path, b.path], weights=[1.0, 0.0], data_root=fake_root)
     assert fixed.eval["test_accuracy"] == a.eval["test_accuracy"]  # all weight on one member = that member
     assert len(load_model(fixed.path).members) == 1  # a member with no say is not run (nor explained)
@@ -156,7 +160,7 @@ def test_ensemble_soft_votes_runs_and_loads_like_a_run(tmp_path, fake_root, tiny
 
 
 def test_soft_vote_scores_a_member_with_its_own_test_time_flips():
-    from fashion_core.ensemble import SoftVote
+    from fashion_core.models.soft_vote import SoftVote
     from fashion_core.models import create_model
 
     torch.manual_seed(0)
@@ -182,7 +186,8 @@ def test_a_run_that_early_stopping_ended_trains_no_more_when_resumed(tmp_path, f
 
 def test_ensemble_weights_for_many_members_are_searched_greedily(tmp_path, fake_root, tiny_config, monkeypatch):
     import fashion_core.ensemble as fens
-    from fashion_core.train import infer
+    from fashion_core.inference import infer
+    from fashion_core.runs import validation_data
 
     a = train(tiny_config.replace(epochs=1, seed=1), tmp_path / "a", data_root=fake_root)
     b = train(tiny_config.replace(epochs=1, seed=2, model="mlp_1hidden"), tmp_path / "b", data_root=fake_root)
@@ -190,7 +195,7 @@ def test_ensemble_weights_for_many_members_are_searched_greedily(tmp_path, fake_
     monkeypatch.setattr(fens, "EXHAUSTIVE_MEMBERS", 2)  # as if three were too many for the grid
     weights = fens.fit_weights(runs, fake_root)
     assert len(weights) == 3 and abs(sum(weights) - 1) < 1e-6 and min(weights) >= 0
-    val = fens.validation_data(runs, fake_root)
+    val = validation_data(runs, fake_root)
     probs = [infer(load_model(r), val.images).softmax(1) for r in runs]
 
     def acc(p):

@@ -1,7 +1,11 @@
-"""What the pages share: cached data and models, run pickers and the data-missing panel."""
+"""What the pages share: cached data and models, run pickers, the data-missing panel, widgets for
+config fields, and the guard that runs every page under the router."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import runpy
+from dataclasses import fields
 from pathlib import Path
 
 import pandas as pd
@@ -10,8 +14,8 @@ import torch
 import torch.nn as nn
 
 from fashion_core import data as fdata
-from fashion_core.augment import op_groups
-from fashion_core.config import field_help
+from fashion_core.augment import AugmentConfig
+from fashion_core.config import field_groups, field_help
 from fashion_core.runs import Run, list_runs, load_model
 
 ROUTER = Path(__file__).resolve().parent.parent / "streamlit_app.py"
@@ -75,11 +79,20 @@ def model_for(run: Run) -> nn.Module:
     return _model(str(run.path), run.weights_stamp())
 
 
+def damaged_panel(broken: list[tuple[Run, str]]) -> None:
+    """The damaged run folders, each with what is wrong: they are left out of every list and page."""
+    if broken:
+        with st.expander(f"{len(broken)} damaged run folder(s), left out of every page", icon=":material/warning:"):
+            st.dataframe(pd.DataFrame([{"run": r.name, "what is wrong": why, "folder": str(r.path.parent)}
+                                       for r, why in broken]), hide_index=True, width="stretch")
+
+
 def finished_runs(with_weights: bool = False) -> list[Run]:
-    """Runs with a test evaluation (shipped checkpoints and user runs), best first; with_weights: only
-    those a model can be loaded from (a few shipped runs carry their evaluation without weights)."""
-    runs = [r for r in list_runs() if r.eval and (r.has_weights or not with_weights)]
-    return sorted(runs, key=lambda r: -r.eval.get("test_accuracy", 0))
+    """Runs with a test evaluation (shipped checkpoints and user runs; not damaged ones, nor one stopped
+    during its evaluation), best first; with_weights: only those a model can be loaded from (a few
+    shipped runs carry their evaluation without weights)."""
+    runs = [r for r in list_runs() if r.finished and not r.damage and (r.has_weights or not with_weights)]
+    return sorted(runs, key=lambda r: -r.eval["test_accuracy"])
 
 
 def by_key(runs: list[Run]) -> dict[str, Run]:
@@ -167,54 +180,68 @@ def field_input(label: str, default, key: str, choices: tuple | None = None, dis
 
 def load_augment_preset(cfg, prefix: str) -> None:
     """Write an AugmentConfig's values into the widgets' session state (a preset or recipe)."""
-    for group in op_groups():
-        for f in group:
-            v = getattr(cfg, f.name)
-            if f.name.endswith("_p"):
-                st.session_state[f"{prefix}.{f.name}.on"] = v > 0
-                st.session_state[f"{prefix}.{f.name}"] = float(v) if v > 0 else 0.5
-            else:
-                st.session_state[f"{prefix}.{f.name}"] = v
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        if f.name.endswith("_p"):
+            st.session_state[f"{prefix}.{f.name}.on"] = v > 0
+            st.session_state[f"{prefix}.{f.name}"] = float(v) if v > 0 else 0.5
+        else:
+            st.session_state[f"{prefix}.{f.name}"] = v
 
 
-def augment_inputs(prefix: str, columns: int = 2):
-    """Widgets for every augmentation op (on/off, probability, strengths) -> AugmentConfig."""
-    from fashion_core.augment import AugmentConfig
-
+def augment_inputs(prefix: str, columns: int = 2) -> AugmentConfig:
+    """Widgets for every augmentation op (on/off, probability, strengths) -> AugmentConfig: a box per
+    op (its fields' metadata group), switched by the op's probability field (`*_p`) when it has one."""
     values, helps = {}, field_help(AugmentConfig)
     default = AugmentConfig()
     cols = st.columns(columns)
-    for i, group in enumerate(op_groups()):
+    for i, names in enumerate(field_groups(AugmentConfig).values()):
         with cols[i % columns].container(border=True):
-            head, rest = group[0], group[1:]
+            head, rest = names[0], names[1:]
             on = True
-            if head.name.endswith("_p"):
-                st.session_state.setdefault(f"{prefix}.{head.name}.on", False)
-                st.session_state.setdefault(f"{prefix}.{head.name}", 0.5)
-                on = st.toggle(head.name.removesuffix("_p"), key=f"{prefix}.{head.name}.on", help=helps.get(head.name),
+            if head.endswith("_p"):
+                st.session_state.setdefault(f"{prefix}.{head}.on", False)
+                st.session_state.setdefault(f"{prefix}.{head}", 0.5)
+                on = st.toggle(head.removesuffix("_p"), key=f"{prefix}.{head}.on", help=helps.get(head),
                                persist_state="session")
-                p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head.name}", disabled=not on,
+                p = st.slider("probability", 0.0, 1.0, step=0.05, key=f"{prefix}.{head}", disabled=not on,
                               persist_state="session")
-                values[head.name] = p if on else 0.0
+                values[head] = p if on else 0.0
             else:
-                rest = group
-            for f in rest:
-                values[f.name] = field_input(f.name, getattr(default, f.name), f"{prefix}.{f.name}",
-                                             disabled=not on, help=helps.get(f.name))
+                rest = names
+            for name in rest:
+                values[name] = field_input(name, getattr(default, name), f"{prefix}.{name}", disabled=not on,
+                                           help=helps.get(name))
     return AugmentConfig(**values)
 
+
+# True while streamlit_app.py runs a page (routed()); a page that runs without it was started by
+# Streamlit's legacy pages/ mode (see require_router). A context variable, not a global: sessions run
+# their scripts side by side, each in a thread (so a context) of its own.
+_ROUTED: contextvars.ContextVar[bool] = contextvars.ContextVar("routed", default=False)
+
+
+@contextlib.contextmanager
+def routed():
+    """Around the router's `page.run()`: the page runs under the router."""
+    token = _ROUTED.set(True)
+    try:
+        yield
+    finally:
+        _ROUTED.reset(token)
 
 
 def require_router() -> None:
     """Run this page through streamlit_app.py when Streamlit ran the page file on its own; then set
     the app process's torch threads (after the router has described the device for training).
 
-    On a fresh server, a first visit straight to /train runs pages/train.py as a legacy multipage
-    app (no router, no shared sidebar) until st.navigation has been called once. Running the
-    router here, in the same script run, keeps the visit's widget events (a rerun would drop them).
+    A server whose main script has a pages/ folder beside it starts in Streamlit's legacy multipage
+    mode until st.navigation is called once, so a fresh server's first visit straight to /train runs
+    pages/train.py alone (no router, no shared sidebar). Running the router here, in the same script
+    run, keeps the visit's widget events (a rerun would drop them); its st.navigation call ends the
+    legacy mode for the whole server. Why a guard at all: see streamlit_app.py.
     """
-    from streamlit.runtime.pages_manager import PagesManager
-    if PagesManager.uses_pages_directory:
-        runpy.run_path(str(ROUTER), run_name="__main__")  # st.navigation resets the flag
+    if not _ROUTED.get():
+        runpy.run_path(str(ROUTER), run_name="__main__")  # runs this page again, under the router
         st.stop()
     torch.set_num_threads(APP_TORCH_THREADS)

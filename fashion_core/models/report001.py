@@ -13,7 +13,7 @@ import torch.nn as nn
 from torchvision.models import convnext_tiny as tv_convnext_tiny
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from fashion_core.models import register_model
+from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 

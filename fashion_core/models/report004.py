@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from fashion_core.models import register_model
+from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 

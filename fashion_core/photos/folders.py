@@ -4,7 +4,7 @@ Each photo falls in one fixed quarter, by a hash of its file name (not its conte
     train         fine-tuning may learn from these (TrainConfig.photo_dir)
     calib         unsure thresholds are picked here, unless a run trains on it too
                   (TrainConfig.photo_shares); then its threshold comes from cross-fitting over the
-                  quarters it learned from (scripts/photo_threshold_cv.py)
+                  quarters it learned from (fashion_core.photos.cv)
     held-out-a,   together the held-out share: only ever measured (benchmarks/photo_accuracy.py),
     held-out-b    except by a run that learns from every quarter, which is measured by
                   cross-validation instead: each quarter by the same recipe trained on the other three
@@ -20,13 +20,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-# folder -> the Fashion-MNIST class indices that count as correct (shoes: Sandal, Sneaker, Ankle boot)
-MAPPING = {"t-shirt": (0,), "pants": (1,), "longsleeve": (2,), "dress": (3,), "outwear": (4,), "shirt": (6,),
-           "shoes": (5, 7, 9)}
-UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should be unsure
+from fashion_core.config import PHOTO_MAPPING, PHOTO_QUARTERS, PHOTO_UNMAPPED
+from fashion_core.photos.pipeline import ImageError, load_image, prepare
+
+MAPPING = PHOTO_MAPPING  # folder -> the Fashion-MNIST classes that count as correct
+UNMAPPED = PHOTO_UNMAPPED  # no Fashion-MNIST class: a model should be unsure
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
-SHARES = ("held-out", "calib", "train")
-QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
+QUARTERS = PHOTO_QUARTERS  # what TrainConfig.photo_shares names
 HELD_OUT = QUARTERS[2:]  # the quarters that make up the held-out share
 LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: fingerprint -> quarter of each photo it learned from
 
@@ -54,7 +54,7 @@ def fingerprint(path: str | Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def learned_photos(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> dict[str, str]:
+def photos_of(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> dict[str, str]:
     """Fingerprint -> quarter of each photo in photo_dir that a run learning from these shares or
     quarters saw (the quarter as it was then, whatever the photo is called later)."""
     return {fingerprint(p): quarter(p) for _, p in collect(photo_dir) if share(p) in shares or quarter(p) in shares}
@@ -101,8 +101,6 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", view
     """The photos of one share or quarter (or of several) through the photo pipeline: uint8 (N, 28, 28), target
     sets (N, 10), folders. views > 1 adds views - 1 reframed shots of every photo (reframe()), each
     through the pipeline on its own. Unreadable files are left out."""
-    from fashion_core.photo import ImageError, load_image, prepare  # noqa: PLC0415 (PIL/scipy only here)
-
     which = [which] if isinstance(which, str) else list(which)
     images, folders = [], []
     for folder, path in collect(photo_dir):

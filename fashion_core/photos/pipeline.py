@@ -239,13 +239,12 @@ def garment_box(mask: np.ndarray) -> tuple[int, int, int, int]:
 
 
 def centre_square(crop: np.ndarray) -> np.ndarray:
-    """Pad a (h, w) crop with black to a (side, side) square, the crop centred, side = max(h, w)."""
-    h, w = crop.shape
+    """Pad a (h, w) or (h, w, c) crop with black to a (side, side) square, the crop centred, side = max(h, w)."""
+    h, w = crop.shape[:2]
     side = max(h, w)
-    square = np.zeros((side, side), np.uint8)
     top, left = (side - h) // 2, (side - w) // 2
-    square[top:top + h, left:left + w] = crop
-    return square
+    pad = [(top, side - h - top), (left, side - w - left)] + [(0, 0)] * (crop.ndim - 2)
+    return np.pad(crop, pad)
 
 
 def fit28(garment: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:

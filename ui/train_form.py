@@ -1,0 +1,192 @@
+"""The Train page's form: a widget per TrainConfig field on the tab its metadata names, the model's
+card, the init_from picker, and the callbacks that fill the form from a recipe or a job."""
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+from pathlib import Path
+
+import streamlit as st
+
+from fashion_core import jobs
+from fashion_core.config import RECIPES, SPLIT_FIELDS, TrainConfig, recipe, unused_because
+from fashion_core.models import model_info
+from fashion_core.runs import Run
+from ui import common
+
+JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
+FINE_TUNE_NOTE = (
+    "**init_from**: a finished run of the same model to start from (pick one, or type a run's folder); "
+    "keep its validation split (for the shipped flagships: *stratified*, 4000 images), "
+    "or validation would score images it trained on. "
+    "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
+    "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class). "
+    "**photo_shares**: which quarters of them join each batch: *train*, *calib*, both, or "
+    "all four. Leave the two held-out quarters out and they stay a fair test; a run that "
+    "learns from *calib* gets its unsure threshold from `scripts/photo_threshold_cv.py`, "
+    "and a run that learns from all four is measured only by that script's cross-validation "
+    "(each quarter by the recipe trained on the other three). "
+    "**outlier_weight**: how hard photos with no class are pushed towards \"unsure\". "
+    "**photo_target**: a shoe photo counts as right for any of Sandal, Sneaker, Ankle boot "
+    "(*any*), or learns to commit to its likeliest one (*top*). "
+    "**partial_outliers**: training garments cut to their top or bottom part and "
+    "re-framed (trousers to shorts, a dress to a skirt), pushed towards \"unsure\" too; "
+    "no photos needed.")
+
+
+def fill_form(cfg: TrainConfig, with_model: bool) -> None:
+    """Write a config into the form's widgets (before they are drawn)."""
+    for f in fields(TrainConfig):
+        v = getattr(cfg, f.name)
+        if f.name != "augment" and (f.name != "model" or with_model):
+            st.session_state[f"cfg.{f.name}"] = json.dumps(list(v) if isinstance(v, tuple) else v) \
+                if f.name in JSON_FIELDS else v
+    common.load_augment_preset(cfg.augment, "cfg_aug")
+
+
+def load_recipe() -> None:
+    """The recipe picker's callback: the chosen recipe's values into the form (the model stays)."""
+    name = st.session_state["train.recipe"]
+    fill_form(recipe(name) if name in RECIPES else TrainConfig(), with_model=False)
+    st.session_state.pop("train.from_job", None)
+    st.toast(f"Recipe {name} loaded: its values replaced the form's (the model stays as chosen).")
+
+
+def load_job(job: jobs.Job) -> None:
+    """A Jobs-list button's callback: the job's settings into the form, model included."""
+    fill_form(job.config, with_model=True)
+    st.session_state["train.from_job"] = job.id
+    st.session_state["train.toast"] = f"The form now holds job {job.id}'s settings: change what you like and start again."
+
+
+def config_form(groups: dict[str, list[str]], helps: dict[str, str], choices: dict[str, tuple],
+                start_runs: list[Run]) -> TrainConfig | None:
+    """Every TrainConfig field as a widget, a tab per group (groups: field names per tab, the
+    "augment" field drawn as the Augmentation tab; helps: help text per field; choices: the options
+    of fields picked from a list; start_runs: the runs init_from may start from). Returns the
+    config, or None with the problems shown, each with the tab it is on."""
+    tabbed = {g: kept for g, names in groups.items() if (kept := [n for n in names if n != "augment"])}
+    values: dict = {}
+    tabs = st.tabs([*tabbed, "Augmentation"])
+    for tab, (group, names) in zip(tabs, tabbed.items()):
+        with tab:
+            _fields_of(names, values, helps, choices, start_runs)
+            if group == "Model":
+                model_card(values["model"], values.get("model_kwargs", "{}"))
+            if group == "Fine-tune":
+                st.caption(FINE_TUNE_NOTE)
+    with tabs[-1]:
+        values["augment"] = common.augment_inputs("cfg_aug", columns=3).to_dict()
+    cfg, problems = _checked(values)
+    if problems:
+        tab_of = {name: group for group, names in tabbed.items() for name in names}
+        st.error("Fix this before training:\n" + "\n".join(
+            f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}" for p in problems))
+        return None
+    return cfg
+
+
+def _fields_of(names: list[str], values: dict, helps: dict[str, str], choices: dict[str, tuple],
+               start_runs: list[Run]) -> None:
+    """One tab's widgets, three columns wide; each value goes into `values`, which also says which
+    fields the values drawn so far leave unused (greyed out, with why in the help)."""
+    default = TrainConfig()
+    cols = st.columns(3)
+    for i, name in enumerate(names):
+        d = getattr(default, name)
+        if name in JSON_FIELDS:
+            d = json.dumps(list(d) if isinstance(d, tuple) else d)
+        with cols[i % 3]:
+            why = unused_because(name, values)
+            hint = " ".join(filter(None, (helps.get(name), why and f"({why.capitalize()}.)")))
+            if name == "init_from":
+                values[name] = init_from_input(f"cfg.{name}", values["model"], hint, start_runs)
+                continue
+            values[name] = common.field_input(name, d, f"cfg.{name}", choices.get(name), disabled=bool(why),
+                                              help=hint or None)
+
+
+def _checked(values: dict) -> tuple[TrainConfig | None, list[str]]:
+    """The form's values as a validated config, or the problems ("field: what is wrong")."""
+    default = TrainConfig()
+    problems = []
+    for name in JSON_FIELDS:  # text that is not JSON: say so, and check the rest with the default meanwhile
+        try:
+            values[name] = json.loads(values[name])
+        except json.JSONDecodeError as exc:
+            problems.append(f"{name}: not valid JSON ({exc.msg})")
+            values[name] = getattr(default, name)
+    try:
+        cfg = TrainConfig.from_dict(values).validate()
+    except (ValueError, TypeError) as exc:
+        problems += getattr(exc, "problems", [str(exc)])
+    return (None, problems) if problems else (cfg, [])
+
+
+def init_from_input(key: str, model: str, help: str, start_runs: list[Run]) -> str:
+    """init_from as a picker of the finished runs of the chosen model (a typed folder is taken too)."""
+    here = Path.cwd().resolve()
+    runs = {str(r.path.resolve().relative_to(here)) if r.path.resolve().is_relative_to(here) else str(r.path): r
+            for r in start_runs if (r.path / "best.pt").exists() and r.config.model == model}
+    current = st.session_state.setdefault(key, "")
+    if (same := _listed_as(runs, current)) is not None:  # a job's absolute path, or a run's name typed in
+        current = st.session_state[key] = same
+    options = ["", *runs] + ([current] if current and current not in runs else [])
+    return st.selectbox("init_from", options, key=key, help=help, accept_new_options=True, persist_state="session",
+                        on_change=adopt_split, args=(key, runs),
+                        format_func=lambda p: common.run_label(runs[p]) + f" · {p}" if p in runs
+                        else p or "none: start from the model's initial weights") or ""
+
+
+def _listed_as(runs: dict, value: str) -> str | None:
+    """The picker's key for what init_from holds: a listed key, a path to a listed run, or a run's name."""
+    if not value:
+        return None
+    return next((k for k, r in runs.items() if value in (k, r.name) or r.path.resolve() == Path(value).resolve()),
+                None)
+
+
+def adopt_split(key: str, runs: dict) -> None:
+    """A run picked to start from: take over its validation split, or validation would score images
+    the run trained on (validate() refuses that)."""
+    if (listed := _listed_as(runs, st.session_state[key])) is None:
+        return
+    start = runs[listed]
+    split = {k: getattr(start.config, k) for k in SPLIT_FIELDS}
+    if any(st.session_state.get(f"cfg.{k}") != v for k, v in split.items()):
+        st.session_state.update({f"cfg.{k}": v for k, v in split.items()})
+        st.toast(f"The Data split tab now holds {start.name}'s validation split ({split['val_split']}, seed "
+                 f"{split['seed']}), so validation scores only images neither run trained on.")
+
+
+@st.cache_data
+def _num_params(name: str, kwargs: str) -> int:
+    from fashion_core.models import count_params, create_model
+
+    return count_params(create_model(name, **json.loads(kwargs)))
+
+
+def model_card(name: str, kwargs: str) -> None:
+    """The chosen model's registry entry: what it is, its report, and its parameter count with these
+    kwargs (JSON text) beside the report's."""
+    info = model_info(name)
+    try:
+        params = f"{_num_params(name, kwargs):,}"
+    except Exception:  # noqa: BLE001 - bad kwargs are reported by validation below
+        params = "? (fix model_kwargs first)"
+    if info.report == "ours":
+        source = f"our own architecture · parameters: {params}"
+    else:
+        source = (f"report {info.report} · parameters: {params}"
+                  + (f" (the report: {info.reported_params:,})" if info.reported_params else "")
+                  + (f" · the report's test accuracy: {info.reported_accuracy:.2f}%" if info.reported_accuracy
+                     else " · the report gives no test accuracy"))
+    st.info(f"**{name}** — {info.description}  \n{source}" + (f"  \n{info.notes}" if info.notes else ""))
+
+
+def set_concurrency() -> None:
+    """The concurrency box's callback: a jobs folder that cannot be written is a toast, not a traceback."""
+    try:
+        jobs.set_concurrency(st.session_state["train.concurrency"])
+    except jobs.QueueError as exc:
+        st.toast(f"Not changed: {exc}", icon=":material/block:")
