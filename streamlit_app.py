@@ -29,6 +29,7 @@ PAGES = [
     st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
     st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
     st.Page("pages/compare.py", title="Compare", icon=":material/bar_chart:"),
+    st.Page("pages/tune.py", title="Tune", icon=":material/tune:"),
     st.Page("pages/predict.py", title="Predict & explain", icon=":material/search_insights:"),
 ]
 page = st.navigation(PAGES)

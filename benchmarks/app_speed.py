@@ -8,14 +8,24 @@ same settings at torch's default thread count and beside a naive baseline (Captu
 model loaded from disk per request). In the browser (`streamlit run` on 127.0.0.1, headless
 Chromium): each page's first render, cold (first visit on a fresh server) and warm (second visit,
 by URL and by sidebar click), then on Predict the time from uploading a photo to the prediction
-and to each attribution. A benchmark, not a test: timings on a busy CPU are noisy.
+and to each attribution. The Dataset page's embedding map (PCA, t-SNE, UMAP of --embed-size images):
+in-process, each method in a fresh process (first map: imports and UMAP's compiling; then a second one),
+now and as it was before the speed-ups (commit b747736), hover images and HTML included; in the browser,
+from "Compute the map" to the map drawn, uncached and again. A benchmark, not a test: timings on a busy
+CPU are noisy.
+
+    python benchmarks/app_speed.py --embed-only      # just the embedding map, both ways
 """
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
+import io
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +52,8 @@ GOALS_MS = {"predict": 50, "Integrated Gradients": 300}
 PAGE_GOAL_S = 2.0  # warm render
 WARM_VISITS = 3  # warm timings are the median of this many visits
 TITLES = {"Overview": "Fashion-MNIST workbench", "Dataset": "Dataset", "Train": "Train",
-          "Compare": "Compare runs", "Predict": "Predict & explain"}
+          "Compare": "Compare runs", "Tune": "Tune", "Predict": "Predict & explain"}
+EMBED_GOALS_S = {"PCA": 2.0, "t-SNE": 15.0, "UMAP": 15.0}  # 2,000 images, from the click to the map
 NAV = {"Predict": "Predict & Explain"}  # sidebar labels that differ from the page key
 
 
@@ -118,6 +129,102 @@ def in_process(run: Run, image28: np.ndarray, repeats: int) -> list[tuple]:
 NAIVE_LABELS = {"Integrated Gradients": "n_steps=50 (Captum default)",
                 "SmoothGrad": "50 samples (paper)",
                 "Occlusion": "perturbations_per_eval=1"}
+
+
+# --- the embedding map --------------------------------------------------------------------------------
+def before_embed(images: torch.Tensor, method: str, seed: int) -> np.ndarray:
+    """dataset_stats.embed before the speed-ups (b747736): sklearn's PCA, t-SNE's 1,000 iterations,
+    UMAP's 500 epochs with its own distance called per pair."""
+    from sklearn.decomposition import PCA
+
+    x = images.reshape(len(images), -1).float().div(255).numpy()
+    if method == "PCA":
+        return PCA(2, random_state=seed).fit_transform(x)
+    x50 = PCA(min(50, len(x), x.shape[1]), random_state=seed).fit_transform(x)
+    if method == "t-SNE":
+        from sklearn.manifold import TSNE
+
+        return TSNE(2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=seed).fit_transform(x50)
+    import umap
+
+    return umap.UMAP(n_neighbors=min(15, len(x) - 1), random_state=seed, n_jobs=1).fit_transform(x50)
+
+
+def before_html(xy: np.ndarray, labels: np.ndarray, images: np.ndarray, index: np.ndarray) -> str:
+    """embedding_view.embedding_html before (b747736): an optimised 3x PNG per point in its customdata,
+    plotly.js inlined (the hover script, which costs nothing, left out)."""
+    import plotly.graph_objects as go
+    from PIL import Image
+
+    from fashion_core.dataset_stats import upscale
+
+    def png(img: np.ndarray) -> str:
+        buf = io.BytesIO()
+        Image.fromarray(upscale(img, 3)).save(buf, format="PNG", optimize=True)
+        return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
+
+    fig = go.Figure()
+    for c in range(10):
+        m = labels == c
+        fig.add_trace(go.Scattergl(x=xy[m, 0], y=xy[m, 1], mode="markers",
+                                   customdata=[[int(i), png(img)] for i, img in zip(index[m], images[m])]))
+    return fig.to_html(full_html=False, include_plotlyjs=True, default_height=600)
+
+
+def embed_worker(version: str, method: str, n: int) -> None:
+    """In a fresh process: seconds for one map (coordinates, then hover images and HTML), twice."""
+    from fashion_core import dataset_stats as ds
+    from fashion_core.data import load_split
+    from ui.embedding_view import embedding_html
+
+    torch.set_num_threads(APP_TORCH_THREADS)
+    data = load_split(True)
+    idx = ds.sample(data.labels, n, 0)
+    images, labels = data.images[idx], data.labels[idx].numpy()
+    out = []
+    for _ in range(2):
+        t0 = time.perf_counter()
+        xy = ds.embed(images, method, 0) if version == "now" else before_embed(images, method, 0)
+        t1 = time.perf_counter()
+        html = (embedding_html(xy, labels, images.numpy(), idx, "component/plotly_js/plotly.min.js")
+                if version == "now" else before_html(xy, labels, images.numpy(), idx))
+        out.append({"embed": t1 - t0, "html": time.perf_counter() - t1, "kB": len(html) // 1000})
+    print(json.dumps(out))
+
+
+def embed_timings(methods: list[str], n: int) -> dict:
+    """{(method, version): [first map, second map]}, each method and version in a process of its own."""
+    out = {}
+    for method in methods:
+        for version in ("before", "now"):
+            done = subprocess.run([sys.executable, __file__, "--embed-worker", version, method, str(n)],
+                                  capture_output=True, text=True, cwd=REPO, check=True)
+            out[method, version] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def embedding_in_browser(page, base: str, methods: list[str]) -> dict[str, list[float]]:
+    """Seconds from "Compute the map" (the default 2,000 images) to the map drawn: the tab's first map
+    (PCA, which also loads plotly.js into the tab), then per method uncached (a seed no earlier run used,
+    so neither the page's cache nor the disk holds it) and again after the other methods' maps."""
+    seed = int(time.time()) % 9000 + 1000
+    visit_by_url(page, base, "Dataset")
+    page.get_by_role("tab", name="Embedding map").click()
+    form = page.locator("[data-testid='stForm']")
+    out: dict[str, list[float]] = {}
+    for method, key in [("PCA", "first map in a tab"), *[(m, m) for m in methods * 2]]:
+        form.get_by_role("radiogroup", name="Method").get_by_text(method, exact=True).click()
+        form.get_by_label("Seed").fill(str(seed - 1 if key == "first map in a tab" else seed))
+        t0 = time.perf_counter()
+        form.get_by_role("button", name="Compute the map").click()
+        page.wait_for_timeout(100)  # the rerun has started (the caption may be the same map's)
+        shown = seed - 1 if key == "first map in a tab" else seed
+        page.get_by_text(f"{method} of 2,000 train images (seed {shown})").wait_for(timeout=600_000)
+        page.wait_for_function(IDLE_JS, timeout=600_000, polling=20)
+        page.frame_locator("iframe").first.locator(".js-plotly-plot .main-svg").first.wait_for(
+            state="attached", timeout=120_000)
+        out.setdefault(key, []).append(time.perf_counter() - t0)
+    return out
 
 
 # --- browser -------------------------------------------------------------------------------------
@@ -201,7 +308,8 @@ def predict_rerun(page) -> float:
                  lambda: (page.wait_for_timeout(100), page.wait_for_function(IDLE_JS, timeout=120_000, polling=20)))
 
 
-def browser_timings(photo: Path, model_name: str | None) -> dict:
+def browser_timings(photo: Path | None, model_name: str | None, pages: bool = True) -> dict:
+    """The browser's timings; pages=False: only the embedding map's."""
     from browser import PAGES, launch, serve_app
     from playwright.sync_api import sync_playwright
 
@@ -211,6 +319,10 @@ def browser_timings(photo: Path, model_name: str | None) -> dict:
         with serve_app(env, Path(tmp) / "streamlit.log") as url, sync_playwright() as p:
             browser = launch(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            if not pages:
+                out = {"embed": embedding_in_browser(page, url, list(EMBED_GOALS_S))}
+                browser.close()
+                return out
             for name in PAGES:
                 out["cold"][name] = visit_by_url(page, url, name)
             for _ in range(WARM_VISITS):
@@ -220,6 +332,7 @@ def browser_timings(photo: Path, model_name: str | None) -> dict:
                     out["nav"].setdefault(name, []).append(visit_by_sidebar(page, name))
             for key in ("warm", "nav"):
                 out[key] = {name: statistics.median(t) for name, t in out[key].items()}
+            out["embed"] = embedding_in_browser(page, url, list(EMBED_GOALS_S))
             visit_by_url(page, url, "Predict")
             out["upload"], out["model"] = predict_upload(page, photo, model_name)
             out["rerun"] = predict_rerun(page)
@@ -257,6 +370,26 @@ def print_report(rows: list[tuple], web: dict | None, run: Run, photo: Path) -> 
     print(f"  {'rerun (Top k change)':<22}{web['rerun']:7.2f}")
 
 
+def print_embed_report(timings: dict, browser: dict | None, n: int) -> None:
+    print(f"\nEmbedding map of {n:,} train images (seed 0), in-process, seconds; each method and version in a "
+          f"fresh process: its first map (imports, UMAP's compiling), then a second one. before: commit b747736")
+    head = (f"{'method':<7}{'version':<8}{'1st: map':>9}{'hover+HTML':>11}{'total':>8}{'2nd: map':>9}"
+            f"{'hover+HTML':>11}{'total':>8}{'HTML kB':>9}{'goal':>6}")
+    print(head + "\n" + "-" * len(head))
+    for (method, version), (first, second) in timings.items():
+        total, goal = first["embed"] + first["html"], EMBED_GOALS_S[method]
+        print(f"{method:<7}{version:<8}{first['embed']:9.2f}{first['html']:11.2f}{total:8.2f}"
+              f"{second['embed']:9.2f}{second['html']:11.2f}{second['embed'] + second['html']:8.2f}{first['kB']:9,}"
+              + (f"{'≤' + format(goal, 'g'):>6} {verdict(total, goal)}" if version == "now" else ""))
+    if browser:
+        times = dict(browser["embed"])
+        print("\nIn the browser (Dataset page, 2,000 images): seconds from \"Compute the map\" to the map drawn; "
+              f"the tab's first map (PCA, loading plotly.js too): {times.pop('first map in a tab')[0]:.2f}")
+        for method, (first, again) in times.items():
+            print(f"  {method:<7} uncached {first:6.2f}   again {again:6.2f}   goal ≤{EMBED_GOALS_S[method]:g} "
+                  f"{verdict(first, EMBED_GOALS_S[method])}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--photo", type=Path, help="a garment photo (default: the first t-shirt photo of "
@@ -264,16 +397,29 @@ def main() -> None:
     ap.add_argument("--run", default="flagship", help="shipped checkpoint folder to time in-process")
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-browser", action="store_true", help="only the in-process timings")
+    ap.add_argument("--embed-only", action="store_true", help="only the embedding map's timings")
+    ap.add_argument("--embed-size", type=int, default=2000, help="images in the in-process maps")
+    ap.add_argument("--embed-worker", nargs=3, help=argparse.SUPPRESS)  # VERSION METHOD N, in a fresh process
     args = ap.parse_args()
     if not os.environ.get("FASHION_MNIST_ROOT"):
         sys.exit("set FASHION_MNIST_ROOT to the real data (e.g. /work/shared/data)")
+    if args.embed_worker:
+        version, method, n = args.embed_worker
+        return embed_worker(version, method, int(n))
+    if args.embed_only:
+        maps = embed_timings(list(EMBED_GOALS_S), args.embed_size)
+        print_embed_report(maps, None if args.no_browser else browser_timings(None, None, pages=False),
+                           args.embed_size)
+        return
     # the dev photos sit beside Fashion-MNIST in the shared data folder
     photo = args.photo or sorted((Path(os.environ["FASHION_MNIST_ROOT"]) / "clothing-photos-dev" / "t-shirt").glob("*.jpg"))[0]
     run = Run(CHECKPOINT_DIR / args.run)
     image28 = prepare(load_image(photo.read_bytes())).image28
     rows = in_process(run, image28, args.repeats)
     web = None if args.no_browser else browser_timings(photo, args.run)
+    maps = embed_timings(list(EMBED_GOALS_S), args.embed_size)
     print_report(rows, web, run, photo)
+    print_embed_report(maps, web, args.embed_size)
 
 
 if __name__ == "__main__":

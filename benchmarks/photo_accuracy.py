@@ -131,6 +131,52 @@ def cross_validated(run: Run, cv_dir: Path, ours: np.ndarray, folders: list[str]
     return preds, unsure, thresholds
 
 
+def fit_threshold(key: str, run: Run, predictor: Predictor, learned: set[str], ours: np.ndarray,
+                  folders: list[str], calib: np.ndarray, photo_dir: Path) -> Predictor:
+    """--fit-threshold: the run's unsure threshold picked on the calib share (calib: which photos) and
+    stored; a run that learned from that share is left alone (scripts/photo_threshold_cv.py cross-fits one)."""
+    if "calib" in learned:
+        print(f"{key}: learned from the calib share, so its threshold is not fitted there "
+              f"(scripts/photo_threshold_cv.py cross-fits one)")
+        return predictor
+    answers = predictor.answers(ours)
+    conf = np.array([a["confidence"] for a in answers])
+    correct = np.array([a["index"] in MAPPING.get(f, ()) for a, f in zip(answers, folders)])
+    mapped = np.array([f in MAPPING for f in folders])
+    t = pick_threshold(conf[calib], mapped[calib])
+    set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
+                          f"({calib.sum()} photos) of {photo_dir.name}",
+                  photo_check(conf[calib], correct[calib], mapped[calib], t))
+    print(f"{key}: unsure threshold {t:.2f} (calib share), T = {predictor.calibration.temperature:.3f}")
+    return Predictor.from_run(run, model=predictor.model, fit=False)  # with the new threshold
+
+
+def print_report(systems: dict, folders: list[str], shares: np.ndarray, ok: np.ndarray, fair: np.ndarray,
+                 cross_validated: bool, all_fair: bool, runs: dict[str, Run], t0: float) -> None:
+    """The per-folder tables of every share (and of all photos when every answer is fair), with intervals."""
+    order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
+    for title, keep in (("held-out half (the tuned run learned from these too, so they are scored as said above)"
+                         if cross_validated else "held-out half (never used for any choice)",
+                         (shares == "held-out") & ok & fair),
+                        ("calib share (unsure thresholds chosen here, unless a run learned from it)",
+                         (shares == "calib") & ok),
+                        ("train share (fine-tuned runs learned from these)", (shares == "train") & ok),
+                        *((("all photos (tuned: none was learned from, or each one learned from is scored by a fold, "
+                            "and judged by a threshold, that did not see it; the plain and photo runs' thresholds "
+                            "were fitted on the calib quarter)", ok),) if all_fair else ())):
+        tables = {s: summarise(folders, *systems[s], keep) for s in order}
+        print_table(title, tables)
+        print()
+        print_intervals(order[-1], tables[order[-1]])
+    print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
+          "under the run's threshold. Classes:", ", ".join(CLASSES))
+    for key, run in runs.items():
+        if (run.path / "calibration.json").exists():
+            cal = load_calibration(run)
+            print(f"{key} = {run.path}: T = {cal.temperature:.3f}, threshold = {cal.threshold:.2f}")
+    print(f"total {time.perf_counter() - t0:.0f}s")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo_dir", type=Path)
@@ -200,21 +246,9 @@ def main(argv: list[str] | None = None) -> int:
                   "threshold picked on the other three: " + ", ".join(f"{q} {t:.2f}" for q, t in cv_thresholds.items()))
         predictor = Predictor.from_run(run)  # fits and stores a temperature when the run has none
         inputs = {"naive": base, "ours": ours}
-        if args.fit_threshold and "calib" in learned:
-            print(f"{key}: learned from the calib share, so its threshold is not fitted there "
-                  f"(scripts/photo_threshold_cv.py cross-fits one)")
-        elif args.fit_threshold:  # on our pipeline's inputs; both pipelines are then scored with it
-            answers = predictor.answers(ours)
-            conf = np.array([a["confidence"] for a in answers])
-            correct = np.array([a["index"] in MAPPING.get(f, ()) for a, f in zip(answers, folders)])
-            mapped = np.array([f in MAPPING for f in folders])
-            sel = (shares == "calib") & ok
-            t = pick_threshold(conf[sel], mapped[sel])
-            set_threshold(run, t, f"benchmarks/photo_accuracy.py --fit-threshold on the calib share "
-                                  f"({sel.sum()} photos) of {args.photo_dir.name}",
-                          photo_check(conf[sel], correct[sel], mapped[sel], t))
-            print(f"{key}: unsure threshold {t:.2f} (calib share), T = {predictor.calibration.temperature:.3f}")
-            predictor = Predictor.from_run(run, model=predictor.model, fit=False)  # with the new threshold
+        if args.fit_threshold:  # on our pipeline's inputs; both pipelines are then scored with it
+            predictor = fit_threshold(key, run, predictor, learned, ours, folders, (shares == "calib") & ok,
+                                      args.photo_dir)
         for pipe, images in inputs.items():
             answers = predictor.answers(images)
             systems[f"{pipe}+{key}"] = (np.array([a["index"] for a in answers]),
@@ -222,27 +256,7 @@ def main(argv: list[str] | None = None) -> int:
         if key == "tuned" and cv is not None:  # the photos it learned from: as their folds answer
             preds, unsure = systems["ours+tuned"]
             systems["ours+tuned"] = (np.where(cv_seen, cv[0], preds), np.where(cv_seen, cv[1], unsure))
-    order = [s for s in ("naive+plain", "ours+plain", "ours+photo", "ours+tuned") if s in systems]
-    for title, keep in (("held-out half (the tuned run learned from these too, so they are scored as said above)"
-                         if cv is not None else "held-out half (never used for any choice)",
-                         (shares == "held-out") & ok & fair),
-                        ("calib share (unsure thresholds chosen here, unless a run learned from it)",
-                         (shares == "calib") & ok),
-                        ("train share (fine-tuned runs learned from these)", (shares == "train") & ok),
-                        *((("all photos (tuned: none was learned from, or each one learned from is scored by a fold, "
-                            "and judged by a threshold, that did not see it; the plain and photo runs' thresholds "
-                            "were fitted on the calib quarter)", ok),) if all_fair else ())):
-        tables = {s: summarise(folders, *systems[s], keep) for s in order}
-        print_table(title, tables)
-        print()
-        print_intervals(order[-1], tables[order[-1]])
-    print("\nacc = top-1 accuracy (shoes: Sandal, Sneaker or Ankle boot); unsure = calibrated confidence "
-          "under the run's threshold. Classes:", ", ".join(CLASSES))
-    for key, run in runs.items():
-        if (run.path / "calibration.json").exists():
-            cal = load_calibration(run)
-            print(f"{key} = {run.path}: T = {cal.temperature:.3f}, threshold = {cal.threshold:.2f}")
-    print(f"total {time.perf_counter() - t0:.0f}s")
+    print_report(systems, folders, shares, ok, fair, cv is not None, all_fair, runs, t0)
     return 0
 
 

@@ -149,9 +149,14 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     from fashion_core import sweeps
 
     if args.action == "create":
-        if not args.config:
-            raise ValueError("sweep create: give --config FILE (a JSON sweep: base, space, sampler, pruner, budget)")
-        cfg = sweeps.SweepConfig.from_dict(json.loads(Path(args.config).read_text()))
+        if bool(args.config) == bool(args.preset):
+            raise ValueError("sweep create: give --preset NAME or --config FILE (a JSON sweep: base, space, sampler, "
+                             "pruner, n_trials, max_epochs)")
+        budget = {k: v for k, v in (("n_trials", args.n_trials), ("max_epochs", args.max_epochs)) if v is not None}
+        if args.train_subset is not None:
+            budget["base_changes"] = {"train_subset": args.train_subset}
+        cfg = (sweeps.preset(args.preset, **budget) if args.preset else
+               sweeps.SweepConfig.from_dict(json.loads(Path(args.config).read_text())))
         study = sweeps.create(args.name, cfg, args.storage)
         print(json.dumps({"sweep": args.name, "storage": sweeps.storage_url(args.name, args.storage),
                           "trials": cfg.n_trials, "queued": len(study.trials)}))
@@ -220,6 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("action", choices=["create", "work", "show"])
     p.add_argument("name")
     p.add_argument("--config", help="create: a JSON SweepConfig (base, space, sampler, pruner, n_trials, max_epochs)")
+    p.add_argument("--preset", help="create: one of the reports' experiments (fashion_core.sweeps.SWEEP_PRESETS)")
+    p.add_argument("--n-trials", dest="n_trials", type=int, help="create --preset: fewer (or more) trials")
+    p.add_argument("--max-epochs", dest="max_epochs", type=int, help="create --preset: epochs per trial")
+    p.add_argument("--train-subset", dest="train_subset", type=int, help="create --preset: the first N training images")
     p.add_argument("--storage", help="an Optuna RDB URL (postgresql://user@host/db) shared by every worker; "
                                      "default: an SQLite file under runs/sweeps/NAME")
     p.set_defaults(fn=_cmd_sweep)

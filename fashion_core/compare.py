@@ -9,8 +9,9 @@ import zipfile
 import numpy as np
 import pandas as pd
 
-from fashion_core.config import TrainConfig, op_groups, unused_because
+from fashion_core.config import RECIPES, TrainConfig, op_groups, unused_because
 from fashion_core.data import CLASSES
+from fashion_core.models import report_of
 from fashion_core.runs import Run, inside_file, read_json, result_row
 
 
@@ -83,6 +84,26 @@ def results(runs: list[Run], labels: list[str] | None = None) -> pd.DataFrame:
         df["reported_params"] = df["reported_params"].astype("Int64")  # no "7850.0" in the CSV
         df["latency_ms"] = df["latency_ms"].astype(float).round(4)
     return df
+
+
+def short_of_recipe(run: Run) -> str:
+    """How the run falls short of its report's recipe, which its report's number is for ("3,000
+    training images", "15 of the recipe's 100 epochs", "epochs capped, as its note says"); "" when
+    nothing says so. A run that early stopping ended trained as long as its recipe asks."""
+    try:
+        cfg = run.config
+    except (ValueError, TypeError):  # written by another version
+        return ""
+    if cfg.kind == "ensemble":
+        return ""
+    reasons = [f"{cfg.train_subset:,} training images"] if cfg.train_subset > 0 else []
+    trained = (run.eval or {}).get("epochs") or cfg.epochs
+    planned = RECIPES.get(f"report{report_of(cfg.model)[2]}", {}).get("epochs")
+    if trained >= cfg.epochs and planned and cfg.epochs < planned:
+        reasons.append(f"{trained} of the recipe's {planned} epochs")
+    elif trained >= cfg.epochs and "capped" in (cfg.note or "").lower():  # the shipped reproductions say so
+        reasons.append(f"epochs capped at {trained}, as its note says")
+    return ", ".join(reasons)
 
 
 def arch_loss_grid(runs: list[Run]) -> pd.DataFrame | None:

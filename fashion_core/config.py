@@ -214,86 +214,119 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Every setting of a training run. Each field's metadata gives the Train form's tab ("group") and
-    the help text it shows ("help"); see field_groups and field_help."""
+    """Every setting of a training run. Each field's metadata gives the Train form's plain label ("label"),
+    tab ("group") and the help text it shows ("help"); see field_groups and field_help."""
 
     kind: ClassVar[str] = "train"  # saved in config.json: a run of this kind trained a model
 
     model: str = field(default="flagship", metadata={
-        "group": "Model", "help": "architecture; the card below says which report it comes from"})
-    model_kwargs: dict = field(default_factory=dict, metadata={"group": "Model", "help": 'e.g. {"dropout": 0.3}'})
+        "label": "model", "group": "Model", "help": "architecture; the card below says which report it comes from"})
+    model_kwargs: dict = field(default_factory=dict, metadata={
+        "label": "model options (JSON)", "group": "Model", "help": 'e.g. {"dropout": 0.3}'})
     init: str = field(default="default", metadata={
-        "group": "Model", "help": "default (PyTorch), he (report 004), glorot"})
-    epochs: int = field(default=10, metadata={"group": "Schedule", "help": "passes over the training images"})
-    batch_size: int = field(default=128, metadata={"group": "Schedule", "help": "images per optimiser step"})
+        "label": "initial weights", "group": "Model", "help": "default (PyTorch), he (report 004), glorot"})
+    epochs: int = field(default=10, metadata={
+        "label": "epochs", "group": "Schedule", "help": "passes over the training images"})
+    batch_size: int = field(default=128, metadata={
+        "label": "images per batch", "group": "Schedule", "help": "images per optimiser step"})
     max_steps: int = field(default=0, metadata={
-        "group": "Schedule", "help": "stop after this many optimiser steps (0 = no limit)"})
+        "label": "step limit (0 = none)", "group": "Schedule",
+        "help": "stop after this many optimiser steps (0 = no limit)"})
     early_stop_patience: int = field(default=0, metadata={
-        "group": "Schedule", "help": "epochs without a better val accuracy (0 = off; report 002: 10)"})
-    optimizer: str = field(default="sgd", metadata={"group": "Optimiser", "help": "sgd, adam, adamw, rmsprop or nadam"})
-    lr: float = field(default=0.05, metadata={"group": "Optimiser", "help": "learning rate (the peak, for one-cycle)"})
-    momentum: float = field(default=0.9, metadata={"group": "Optimiser", "help": "SGD momentum / RMSprop momentum"})
-    nesterov: bool = field(default=True, metadata={"group": "Optimiser", "help": "SGD only: Nesterov momentum"})
-    beta1: float = field(default=0.9, metadata={"group": "Optimiser", "help": "Adam-family: first-moment decay"})
+        "label": "early stop after N stale epochs (0 = off)", "group": "Schedule",
+        "help": "epochs without a better val accuracy (0 = off; report 002: 10)"})
+    optimizer: str = field(default="sgd", metadata={
+        "label": "optimiser", "group": "Optimiser", "help": "sgd, adam, adamw, rmsprop or nadam"})
+    lr: float = field(default=0.05, metadata={
+        "label": "learning rate", "group": "Optimiser", "help": "learning rate (the peak, for one-cycle)"})
+    momentum: float = field(default=0.9, metadata={
+        "label": "momentum", "group": "Optimiser", "help": "SGD momentum / RMSprop momentum"})
+    nesterov: bool = field(default=True, metadata={
+        "label": "Nesterov momentum", "group": "Optimiser", "help": "SGD only: Nesterov momentum"})
+    beta1: float = field(default=0.9, metadata={
+        "label": "beta 1 (Adam family)", "group": "Optimiser", "help": "Adam-family: first-moment decay"})
     beta2: float = field(default=0.999, metadata={
-        "group": "Optimiser", "help": "Adam-family: second-moment decay; RMSprop: its smoothing constant"})
+        "label": "beta 2 (Adam family, RMSprop)", "group": "Optimiser",
+        "help": "Adam-family: second-moment decay; RMSprop: its smoothing constant"})
     weight_decay: float = field(default=5e-4, metadata={
-        "group": "Optimiser", "help": "L2 penalty (decoupled for AdamW)"})
+        "label": "weight decay", "group": "Optimiser", "help": "L2 penalty (decoupled for AdamW)"})
     schedule: str = field(default="onecycle", metadata={
-        "group": "Schedule", "help": "how lr changes: onecycle, cosine, exponential, plateau or none (constant)"})
+        "label": "learning-rate schedule", "group": "Schedule",
+        "help": "how lr changes: onecycle, cosine, exponential, plateau or none (constant)"})
     decay_rate: float = field(default=0.9, metadata={
-        "group": "Schedule", "help": "exponential: lr *= decay_rate every decay_steps steps (report 003)"})
+        "label": "lr decay factor", "group": "Schedule",
+        "help": "exponential: lr *= decay_rate every decay_steps steps (report 003)"})
     decay_steps: int = field(default=10_000, metadata={
-        "group": "Schedule", "help": "exponential: optimiser steps per decay_rate step"})
-    plateau_patience: int = field(default=1, metadata={"group": "Schedule", "help": "epochs (report 001)"})
+        "label": "steps between lr decays", "group": "Schedule",
+        "help": "exponential: optimiser steps per decay_rate step"})
+    plateau_patience: int = field(default=1, metadata={
+        "label": "lr cut after N stale epochs", "group": "Schedule", "help": "epochs (report 001)"})
     plateau_factor: float = field(default=0.5, metadata={
-        "group": "Schedule", "help": "plateau: lr *= this after plateau_patience epochs with no better val accuracy"})
+        "label": "lr cut factor", "group": "Schedule",
+        "help": "plateau: lr *= this after plateau_patience epochs with no better val accuracy"})
     warmup_frac: float = field(default=0.2, metadata={
-        "group": "Schedule", "help": "one-cycle: fraction of steps spent warming up"})
+        "label": "warm-up share of the steps", "group": "Schedule",
+        "help": "one-cycle: fraction of steps spent warming up"})
     loss: str = field(default="ce", metadata={
-        "group": "Loss", "help": "ce (cross-entropy), weighted_ce (class_weights) or focal"})
-    class_weights: tuple = field(default=HARD_CLASS_WEIGHTS, metadata={"group": "Loss", "help": "used by weighted_ce"})
+        "label": "loss", "group": "Loss", "help": "ce (cross-entropy), weighted_ce (class_weights) or focal"})
+    class_weights: tuple = field(default=HARD_CLASS_WEIGHTS, metadata={
+        "label": "class weights (JSON, 10 numbers)", "group": "Loss", "help": "used by weighted_ce"})
     focal_gamma: float = field(default=2.0, metadata={
-        "group": "Loss", "help": "focal loss only: how much easy images are down-weighted"})
-    focal_alpha: float = field(default=0.25, metadata={"group": "Loss", "help": "0 = no alpha balancing"})
+        "label": "focal gamma", "group": "Loss", "help": "focal loss only: how much easy images are down-weighted"})
+    focal_alpha: float = field(default=0.25, metadata={
+        "label": "focal alpha", "group": "Loss", "help": "0 = no alpha balancing"})
     label_smoothing: float = field(default=0.0, metadata={
-        "group": "Loss", "help": "share of the target spread over the other classes"})
+        "label": "label smoothing", "group": "Loss", "help": "share of the target spread over the other classes"})
     logit_norm: float = field(default=0.0, metadata={
-        "group": "Loss", "help": "0 = off; else LogitNorm: losses see logits scaled to length 1/this (try 0.04)"})
+        "label": "LogitNorm temperature (0 = off)", "group": "Loss",
+        "help": "0 = off; else LogitNorm: losses see logits scaled to length 1/this (try 0.04)"})
     ema_decay: float = field(default=0.0, metadata={
-        "group": "Loss", "help": "0 = off; else keep an exponential moving average of weights"})
+        "label": "weight averaging decay (0 = off)", "group": "Loss",
+        "help": "0 = off; else keep an exponential moving average of weights"})
     tta_flip: bool = field(default=False, metadata={
-        "group": "Loss", "help": "test-time: average with the horizontally flipped image"})
-    augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={"group": "Augmentation"})
+        "label": "average with the flipped image at test time", "group": "Loss",
+        "help": "test-time: average with the horizontally flipped image"})
+    augment: AugmentConfig = field(default_factory=AugmentConfig, metadata={
+        "label": "augmentation", "group": "Augmentation"})
     val_split: str = field(default="random", metadata={
-        "group": "Data split", "help": "training images held out to pick the best epoch: random, stratified or none"})
-    val_fraction: float = field(default=0.2, metadata={"group": "Data split", "help": "random split: share held out"})
+        "label": "validation split", "group": "Data split",
+        "help": "training images held out to pick the best epoch: random, stratified or none"})
+    val_fraction: float = field(default=0.2, metadata={
+        "label": "share held out (random split)", "group": "Data split", "help": "random split: share held out"})
     val_count: int = field(default=4000, metadata={
-        "group": "Data split", "help": "stratified split: images held out (equal per class)"})
+        "label": "images held out (stratified split)", "group": "Data split",
+        "help": "stratified split: images held out (equal per class)"})
     train_subset: int = field(default=0, metadata={
-        "group": "Data split", "help": "use only the first N training images (0 = all), for quick runs"})
+        "label": "training images to use (0 = all)", "group": "Data split",
+        "help": "use only the first N training images (0 = all), for quick runs"})
     init_from: str = field(default="", metadata={
-        "group": "Fine-tune", "help": "a run directory: start from its best weights (same model)"})
+        "label": "start from a finished run", "group": "Fine-tune",
+        "help": "a run directory: start from its best weights (same model)"})
     photo_dir: str = field(default="", metadata={
-        "group": "Fine-tune",
+        "label": "folder of labelled photos", "group": "Fine-tune",
         "help": "labelled real photos (fashion_core.photos.folders); the photo_shares join each batch"})
     photo_shares: str = field(default="train", metadata={
-        "group": "Fine-tune",
+        "label": "photo quarters to learn from", "group": "Fine-tune",
         "help": "which quarters train: 'train', 'calib', 'train,calib' or all four (PHOTO_QUARTERS)"})
     photo_batch: int = field(default=16, metadata={
-        "group": "Fine-tune", "help": "photos added to every batch when photo_dir is set"})
+        "label": "photos per batch", "group": "Fine-tune", "help": "photos added to every batch when photo_dir is set"})
     photo_views: int = field(default=1, metadata={
-        "group": "Fine-tune", "help": "shots per photo: the photo plus reframed copies (photos.folders.reframe)"})
+        "label": "shots per photo", "group": "Fine-tune",
+        "help": "shots per photo: the photo plus reframed copies (photos.folders.reframe)"})
     outlier_weight: float = field(default=0.5, metadata={
-        "group": "Fine-tune", "help": "weight of the uniform-target loss on photos with no class (hats...)"})
+        "label": "weight of photos with no class", "group": "Fine-tune",
+        "help": "weight of the uniform-target loss on photos with no class (hats...)"})
     photo_target: str = field(default="any", metadata={
-        "group": "Fine-tune", "help": "shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them"})
+        "label": "shoe photo target", "group": "Fine-tune",
+        "help": "shoes: 'any' of Sandal/Sneaker/Ankle boot, or the 'top' one of them"})
     partial_outliers: int = field(default=0, metadata={
-        "group": "Fine-tune", "help": "per batch, garments cut to their top or bottom part, uniform target"})
+        "label": "cut garments per batch (0 = off)", "group": "Fine-tune",
+        "help": "per batch, garments cut to their top or bottom part, uniform target"})
     seed: int = field(default=0, metadata={
-        "group": "Data split", "help": "fixes the split, the initial weights and the batches"})
-    device: str = field(default="auto", metadata={"group": "Device", "help": "auto, cpu or cuda"})
-    note: str = field(default="", metadata={"group": "Device", "help": "free text: the recipe, where it comes from"})
+        "label": "random seed", "group": "Data split", "help": "fixes the split, the initial weights and the batches"})
+    device: str = field(default="auto", metadata={"label": "device", "group": "Device", "help": "auto, cpu or cuda"})
+    note: str = field(default="", metadata={
+        "label": "note", "group": "Device", "help": "free text: the recipe, where it comes from"})
 
     def validate(self) -> "TrainConfig":
         """Raise ConfigError naming every bad field (a wrong type stops the checks there); return self
@@ -306,7 +339,7 @@ class TrainConfig:
         problems += self._failed(
             (re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
              "must be auto, cpu, cuda or cuda:N"),
-            (not self.device.startswith("cuda") or _cuda_devices() > int(self.device.partition(":")[2] or 0),
+            (not re.fullmatch(r"cuda(:\d+)?", self.device) or _cuda_devices() > int(self.device[5:] or 0),
              "device", "names a CUDA GPU this machine does not have; use auto or cpu"),
             (self.early_stop_patience == 0 or self.val_split != "none", "early_stop_patience",
              "early stopping needs a validation split (val_split is 'none')"),

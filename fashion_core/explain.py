@@ -2,6 +2,7 @@
 
 Every method returns a (28, 28) map in input space and its runtime. Models are put in eval mode,
 attribution never runs under no_grad, and Grad-CAM is offered on the model's conv layers only.
+onto_photo maps such a map back onto the photo the input was made from (photos.pipeline.fit28 undone).
 """
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn as nn
@@ -18,6 +20,7 @@ from captum.attr import (GuidedBackprop, IntegratedGradients, LayerAttribution, 
 from fashion_core.dataset_stats import upscale
 from fashion_core.inference import to_input
 from fashion_core.models.soft_vote import SoftVote
+from fashion_core.photos.pipeline import centre_square
 
 METHODS = ("Saliency", "Integrated Gradients", "SmoothGrad", "Guided Backprop", "Grad-CAM", "Occlusion")
 IG_STEPS = 32  # Riemann steps; the map hardly changes beyond this on 28x28 inputs
@@ -118,13 +121,63 @@ def heatmap_rgb(attr: np.ndarray, size: int = 140) -> np.ndarray:
 
 def overlay_rgb(image_u8: np.ndarray, attr: np.ndarray, size: int = 140, alpha: float = 0.6) -> np.ndarray:
     """The greyscale input with the heat map blended in where the attribution is strong."""
-    a = np.abs(attr) / (np.abs(attr).max() or 1.0)
     grey = np.repeat(np.asarray(image_u8, np.float32)[..., None], 3, axis=2) * 0.7
-    colour = np.where((attr >= 0)[..., None], _POS, _NEG)
-    w = alpha * a[..., None]
-    return _upscale(((1 - w) * grey + w * colour).clip(0, 255).astype(np.uint8), size)
+    return _upscale(_blend(grey, attr / (np.abs(attr).max() or 1.0), alpha), size)
+
+
+def _blend(base: np.ndarray, a: np.ndarray, alpha: float) -> np.ndarray:
+    """(h, w, 3) float base with a map a in [-1, 1] blended in: red for, blue against, opaque as |a|."""
+    colour = np.where((a >= 0)[..., None], _POS, _NEG)
+    w = alpha * np.abs(a)[..., None]
+    return ((1 - w) * base + w * colour).clip(0, 255).astype(np.uint8)
 
 
 def _upscale(img: np.ndarray, size: int) -> np.ndarray:
     """Nearest-neighbour upscaling keeps pixels square and crisp (no smoothing of 28x28 maps)."""
     return upscale(img, max(1, size // img.shape[0]))
+
+
+# --- back onto the photo -----------------------------------------------------------------------
+PHOTO_ALPHA = 0.75  # the strongest pixel's colour covers 75% of the photo beneath it
+SEEN, UNSEEN = 0.8, 0.35  # brightness of the grey photo inside the garment box (what the model saw) and outside
+
+
+def onto_photo(attr: np.ndarray, box: tuple[int, int, int, int], shape: tuple[int, int]) -> np.ndarray:
+    """A (28, 28) map of a photo's model input -> an (h, w) = shape map over the working copy the input was
+    made from (photos.pipeline.prepare): fit28's resize, centred square and crop to the garment box
+    undone, so a pixel of the input lands on the part of the photo it was made from; 0 outside the box."""
+    x0, y0, x1, y1 = box
+    inside = centre_square(np.ones((y1 - y0, x1 - x0), bool))  # where fit28 put the crop in its square
+    # bilinear: cv2 maps pixel centres onto pixel centres both ways, so this undoes fit28's resize
+    square = cv2.resize(np.asarray(attr, np.float32), inside.shape[::-1], interpolation=cv2.INTER_LINEAR)
+    out = np.zeros(shape, np.float32)
+    out[y0:y1, x0:x1] = square[inside].reshape(y1 - y0, x1 - x0)
+    return out
+
+
+def photo_overlay_rgb(rgb: np.ndarray, attr: np.ndarray, box: tuple[int, int, int, int],
+                      alpha: float = PHOTO_ALPHA) -> np.ndarray:
+    """The photo (h, w, 3) in grey, dimmed outside the garment box the model saw, with a (28, 28) map
+    laid over it by onto_photo: red for, blue against, each scaled to its strongest pixel."""
+    grey = cv2.cvtColor(np.asarray(rgb, np.uint8), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    x0, y0, x1, y1 = box
+    light = np.full(grey.shape, UNSEEN, np.float32)
+    light[y0:y1, x0:x1] = SEEN
+    a = onto_photo(attr, box, grey.shape)
+    return _blend(np.repeat((grey * light)[..., None], 3, axis=2), a / (np.abs(a).max() or 1.0), alpha)
+
+
+def around_box(image: np.ndarray, box: tuple[int, int, int, int], margin: float = 0.15) -> np.ndarray:
+    """The part of an (h, w, ...) photo around the garment box, `margin` of the box's longer side on
+    each side (less at the photo's edge): the garment large, with a little of what surrounds it."""
+    x0, y0, x1, y1 = box
+    m = round(margin * max(x1 - x0, y1 - y0))
+    h, w = image.shape[:2]
+    return image[max(0, y0 - m): min(h, y1 + m), max(0, x0 - m): min(w, x1 + m)]
+
+
+def colour_scale(n: int = 9, alpha: float = PHOTO_ALPHA, grey: float = 128 * SEEN) -> np.ndarray:
+    """(n, 3) uint8: the colours photo_overlay_rgb gives the values -1 (strongest against) ... 1 (strongest
+    for) over a mid-grey photo, for a colour bar."""
+    values = np.linspace(-1, 1, n, dtype=np.float32)[None]
+    return _blend(np.full((1, n, 3), grey, np.float32), values, alpha)[0]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -25,6 +26,7 @@ import traceback
 from dataclasses import dataclass
 from pathlib import Path
 
+from fashion_core import runs as run_folders
 from fashion_core.config import TrainConfig
 from fashion_core.data import data_root
 from fashion_core.runs import atomic_write_json, new_run_dir, read_json, runs_dir
@@ -33,6 +35,7 @@ ACTIVE = ("queued", "starting", "running")
 FINISHED = ("done", "failed", "cancelled")
 HISTORY_POINTS = 400  # progress samples kept for the live curves
 STARTING_GRACE_S = 30.0  # a runner that has not said hello after this long is dead
+NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,63}")  # a job's (and its run's) folder name
 
 
 class QueueError(OSError):
@@ -77,7 +80,13 @@ class Job:
             return 0.0
 
     @property
+    def sweep(self) -> str | None:
+        """The sweep this job works on (a sweep job trains its trials), or None for a training job."""
+        return self.request.get("sweep")
+
+    @property
     def config(self) -> TrainConfig:
+        """A training job's config (a sweep job's trials each have their own: see fashion_core.sweeps)."""
         return TrainConfig.from_dict(self.request["config"])
 
     @property
@@ -114,18 +123,47 @@ def set_concurrency(n: int) -> None:
 
 # --- queue operations ------------------------------------------------------------------------
 def submit(config: TrainConfig, data: str | os.PathLike | None = None,
-           runs: str | os.PathLike | None = None, unique: bool = False) -> Job:
+           runs: str | os.PathLike | None = None, unique: bool = False, name: str = "") -> Job:
     """Validate config, queue it as a job and start it when a slot is free. Relative paths in it are
     taken from this process's folder (the runner works in the repository root). unique: raise
-    DuplicateJob instead when a queued or running job has these settings (a second click, a second tab)."""
+    DuplicateJob instead when a queued or running job has these settings (a second click, a second tab).
+    name: the job's and its run's folder name (ValueError when name_problem finds one); by default the
+    time and the model."""
     config = _resolved(config)
     config.validate()
     request = {"config": config.to_dict(), "data_root": str(data_root(data).resolve()),
                "runs_dir": str(Path(runs or runs_dir()).resolve())}
     with _lock():  # the check and the queueing at once: two tabs clicking together queue one job
+        if name and (problem := name_problem(name, request["runs_dir"])):
+            raise ValueError(problem)
         if unique and (twin := unfinished_twin(config)):
             raise DuplicateJob(f"Job {twin.id} with exactly these settings is already {twin.state.get('state')}")
-        job = _queue(config.model, request, f"queued: model {config.model}, {config.epochs} epoch(s)")
+        job = _queue(config.model, request, f"queued: model {config.model}, {config.epochs} epoch(s)", name=name)
+    tick()
+    return job
+
+
+def name_problem(name: str, runs: str | os.PathLike | None = None) -> str | None:
+    """Why `name` cannot name a new job and its run (runs: the runs folder), or None: it is 1 to 64
+    letters, digits, '-', '_' or '.', not starting with a dot, and no job, run or shipped run has it yet."""
+    if not NAME.fullmatch(name):
+        return "a run's name is 1 to 64 letters, digits, '-', '_' or '.', and does not start with a dot"
+    folders = (jobs_dir(), Path(runs or runs_dir()), run_folders.CHECKPOINT_DIR)  # read now: tests move them
+    taken = [d / name for d in folders if (d / name).exists()]
+    return f"the name {name} is taken: {taken[0]} exists" if taken else None
+
+
+def submit_sweep(name: str, storage: str | None = None, data: str | os.PathLike | None = None,
+                 runs: str | os.PathLike | None = None) -> Job:
+    """Queue a worker for an existing sweep (fashion_core.sweeps.create): it trains trials until the
+    sweep's budget is spent, and a later one carries on where a cancelled one stopped. One job per sweep
+    at a time here; more workers join from other machines with `python -m fashion_core sweep work`."""
+    request = {"sweep": name, "storage": storage, "data_root": str(data_root(data).resolve()),
+               "runs_dir": str(Path(runs or runs_dir()).resolve())}
+    with _lock():
+        if twin := next((j for j in _active_jobs() if j.sweep == name), None):
+            raise DuplicateJob(f"Job {twin.id} is already {twin.state.get('state')} on sweep {name}")
+        job = _queue("sweep", request, f"queued: a worker for sweep {name}", name=f"sweep-{name}")
     tick()
     return job
 
@@ -197,7 +235,7 @@ def _resolved(config: TrainConfig) -> TrainConfig:
 def unfinished_twin(config: TrainConfig) -> Job | None:
     """A queued or running job with exactly these settings (a double click on "Start training"), or None."""
     config = _resolved(config)
-    return next((j for j in _active_jobs() if j.config == config), None)
+    return next((j for j in _active_jobs() if not j.sweep and j.config == config), None)
 
 
 def _active_jobs() -> list[Job]:
@@ -392,10 +430,10 @@ def _claim(job: Job, config: TrainConfig) -> Path | None:
     longer ours to run (a tick gave up on it, or it was cancelled while starting)."""
     req = job.request
     with _lock():
-        if job.state.get("state") != "starting":
-            return None
-        if job.cancel_requested:
+        if job.cancel_requested and job.state.get("state") in ACTIVE:  # cancelled before it could start
             job.set_state("cancelled", finished=time.time())
+            return None
+        if job.state.get("state") != "starting":
             return None
         run_dir = (Path(req["resume"]) if req.get("resume")  # train() carries on from its last.pt
                    else new_run_dir(config.model, Path(req["runs_dir"]), name=job.id))  # the job's name
@@ -403,10 +441,45 @@ def _claim(job: Job, config: TrainConfig) -> Path | None:
     return run_dir
 
 
+def run_sweep_job(job: Job) -> int:
+    """Body of a sweep job's runner: work on the sweep until its budget is spent or the job is cancelled."""
+    from fashion_core import sweeps  # late: keeps the queue import light for the app
+
+    req = job.request
+    with _lock():
+        if job.state.get("state") != "starting":
+            return 0
+        job.set_state("running", pid=os.getpid())
+    stop = lambda: job.cancel_requested or _terminated.is_set()  # noqa: E731
+    try:
+        job.log(f"worker pid {os.getpid()} on sweep {job.sweep}")
+        ran = sweeps.work(job.sweep, req.get("storage"), Path(req["runs_dir"]) / "sweeps" / job.sweep, stop,
+                          req["data_root"])
+        study, cfg = sweeps.load(job.sweep, req.get("storage"))
+        done = sweeps.counted(study)
+        job.log(f"ran {ran} trial(s); {done} of {cfg.n_trials} finished")
+        _set_final(job, "cancelled" if stop() and done < cfg.n_trials else "done", trials=done)
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
+        code = _failed(job, exc)
+    finally:
+        tick()
+    return code
+
+
+def _failed(job: Job, exc: BaseException) -> int:
+    """Record a runner's failure with its traceback in the log; the runner's exit code."""
+    job.log("failed:\n" + traceback.format_exc())
+    _set_final(job, "failed", error=f"{type(exc).__name__}: {exc}")
+    return 1
+
+
 def run_job(job: Job) -> int:
     """Body of the runner process: train the request, record the outcome, start the next job."""
     from fashion_core.train import train  # late: keeps the queue import light for the app
 
+    if job.sweep:
+        return run_sweep_job(job)
     run_dir = None
     try:
         config = TrainConfig.from_dict(job.request["config"])
@@ -428,9 +501,7 @@ def run_job(job: Job) -> int:
     except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
         if run_dir is not None and run_dir.is_dir() and not any(run_dir.iterdir()):
             run_dir.rmdir()  # made, but nothing could be written in it: no empty run is left behind
-        job.log("failed:\n" + traceback.format_exc())
-        _set_final(job, "failed", error=f"{type(exc).__name__}: {exc}")
-        code = 1
+        code = _failed(job, exc)
     finally:
         tick()
     return code

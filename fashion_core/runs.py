@@ -253,10 +253,16 @@ class Run:
         return read_json(self.path / "eval.json")
 
     @property
+    def sweep(self) -> dict | None:
+        """{"sweep", "trial"(, "pruned_at_epoch")} for a sweep's trial (its sweep.json), else None."""
+        tag = read_json(self.path / "sweep.json")
+        return tag if isinstance(tag, dict) else None
+
+    @property
     def finished(self) -> bool:
         """Evaluated, and not stopped part-way through its evaluation (a run trained before status.json
-        existed, or an ensemble, has none)."""
-        return self.status.get("state") in ("done", "unknown") and bool(self.eval)
+        existed, or an ensemble, has none; a sweep's pruned trial is evaluated as it stands)."""
+        return self.status.get("state") in ("done", "pruned", "unknown") and bool(self.eval)
 
     @property
     def shipped(self) -> bool:
@@ -364,8 +370,11 @@ def validation_data(runs: list[Run], data_root=None) -> FashionData:
 
 
 def list_runs(*dirs: Path | str) -> list[Run]:
-    """Every run directory (a folder holding config.json) in the given folders, newest first."""
-    dirs = dirs or (CHECKPOINT_DIR, runs_dir())
+    """Every run directory (a folder holding config.json) in the given folders, newest first; by default
+    the shipped runs, the user's runs and every sweep's trials (runs/sweeps/NAME/)."""
+    sweeps = runs_dir() / "sweeps"
+    dirs = dirs or (CHECKPOINT_DIR, runs_dir(), *(sorted(p for p in sweeps.iterdir() if p.is_dir())
+                                                  if sweeps.is_dir() else ()))
     found = []
     for d in dirs:
         d = Path(d)
@@ -407,6 +416,7 @@ def result_row(run: Run) -> dict:
             "member_epochs": [v.get("epochs") for v in voters],
             "train_time_s": round(sum(times), 1) if times and None not in times else None,
             "best_val_acc": ev.get("best_val_acc"), "device": ev.get("device"), "latency_ms": ev.get("latency_ms"),
+            "sweep": f"{tag['sweep']} #{tag['trial']}" if (tag := run.sweep) else None,
             "shipped": run.shipped, "weights": run.has_weights, "path": str(run.path)}
 
 

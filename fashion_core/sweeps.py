@@ -11,11 +11,13 @@ the current name of RetryFailedTrialCallback) for any worker.
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 import time
 import warnings
+import dataclasses
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Callable, ClassVar
@@ -24,7 +26,8 @@ import optuna
 from optuna.storages import RDBStorage, RetryHeartbeatStaleTrialCallback
 from optuna.trial import TrialState
 
-from fashion_core.config import AugmentConfig, ConfigError, TrainConfig
+from fashion_core.config import PRESETS, AugmentConfig, ConfigError, TrainConfig, recipe
+from fashion_core.evaluation import write_eval
 from fashion_core.runs import Run, atomic_write_json, runs_dir
 from fashion_core.train import train
 
@@ -50,9 +53,16 @@ class Param:
     integer: bool = False
     choices: tuple = ()
 
+    def encoded(self) -> list:
+        """The choices as Optuna stores them: a list or tuple (filter widths, say) as its JSON text."""
+        return [json.dumps(list(c)) if isinstance(c, (list, tuple)) else c for c in self.choices]
+
+    def decode(self, value: Any) -> Any:
+        return json.loads(value) if self.choices and value not in self.choices and isinstance(value, str) else value
+
     def suggest(self, trial: optuna.Trial) -> Any:
         if self.choices:
-            return trial.suggest_categorical(self.name, list(self.choices))
+            return self.decode(trial.suggest_categorical(self.name, self.encoded()))
         if self.integer:
             return trial.suggest_int(self.name, int(self.low), int(self.high), log=self.log)
         return trial.suggest_float(self.name, float(self.low), float(self.high), log=self.log)
@@ -114,14 +124,18 @@ class SweepConfig:
         d = self.base.to_dict()
         for name, value in values.items():
             section, _, key = name.partition(".")
-            if key:  # augment.FIELD or model_kwargs.KEY
+            if name == "augment":  # a preset by name
+                d["augment"] = PRESETS[value].to_dict()
+            elif name == "augment.p":  # every op the base recipe uses, at this probability (report 003)
+                d["augment"] = {k: value if k.endswith("_p") and v > 0 else v for k, v in d["augment"].items()}
+            elif key:  # augment.FIELD or model_kwargs.KEY
                 d[section] = {**d[section], key: value}
             else:
                 d[name] = value
         return TrainConfig.from_dict({**d, "epochs": self.max_epochs, "note": note or self.base.note})
 
     def grid(self) -> dict[str, list]:
-        return {p.name: list(p.choices) for p in self.space}
+        return {p.name: p.encoded() for p in self.space}
 
     def to_dict(self) -> dict[str, Any]:
         return {"base": self.base.to_dict(), "space": [p.__dict__ | {"choices": list(p.choices)} for p in self.space],
@@ -135,7 +149,8 @@ class SweepConfig:
         if unknown:
             raise ValueError(f"{sorted(unknown)[0]}: unknown sweep field")
         try:
-            space = tuple(Param(**{**p, "choices": tuple(p.get("choices", ()))}) for p in d["space"])
+            space = tuple(Param(**{**p, "choices": tuple(tuple(c) if isinstance(c, list) else c
+                                                         for c in p.get("choices", ()))}) for p in d["space"])
         except TypeError as exc:
             raise ValueError(f"space: each setting is name, low, high, log, integer or choices ({exc})") from None
         return cls(**{**d, "base": TrainConfig.from_dict(d.get("base", {})), "space": space})
@@ -143,19 +158,23 @@ class SweepConfig:
 
 def _field_problems(name: str) -> list[str]:
     section, _, key = name.partition(".")
-    if key and section == "augment":
+    if name in ("augment", "augment.p"):
+        ok = True
+    elif key and section == "augment":
         ok = key in {f.name for f in fields(AugmentConfig)}
     elif key:
         ok = section == "model_kwargs"
     else:
         ok = name in {f.name for f in fields(TrainConfig)} and name not in ("augment", "model_kwargs", "epochs")
     return [] if ok else [f"space.{name}: not a setting a sweep can search (a TrainConfig field other than epochs, "
-                          "augment.FIELD or model_kwargs.KEY)"]
+                          "augment (a preset), augment.p, augment.FIELD or model_kwargs.KEY)"]
 
 
 def _value_problems(sweep: SweepConfig, p: Param) -> list[str]:
     """Each end (or choice) of p set on the base config must be a config TrainConfig.validate accepts."""
     for value in p.corners():
+        if p.name == "augment" and value not in PRESETS:
+            return [f"space.augment={value!r}: not a preset ({', '.join(PRESETS)})"]
         try:
             sweep.trial_config({p.name: int(value) if p.integer else value}).validate()
         except ConfigError as exc:
@@ -170,13 +189,14 @@ def sweeps_dir() -> Path:
     return runs_dir() / "sweeps"
 
 
-def storage_url(name: str, storage: str | None = None) -> str:
+def storage_url(name: str, storage: str | None = None, create: bool = True) -> str:
     """The given URL (postgresql://... for many machines; psycopg 3 is its driver), else the sweep's
-    embedded SQLite file."""
+    embedded SQLite file (its folder made when `create`)."""
     if storage:
         return re.sub(r"^postgres(ql)?://", "postgresql+psycopg://", storage)
     path = (sweeps_dir() / name).resolve()
-    path.mkdir(parents=True, exist_ok=True)
+    if create:
+        path.mkdir(parents=True, exist_ok=True)
     return f"sqlite:///{path / 'study.db'}"
 
 
@@ -233,14 +253,23 @@ def _product(lists: list[list]) -> list[tuple]:
 
 
 def load(name: str, storage: str | None = None) -> tuple[optuna.Study, SweepConfig]:
-    url = storage_url(name, storage)
+    """The sweep's study, with the sampler and pruner its config names, and the config."""
+    url = storage_url(name, storage, create=False)
+    if url.startswith("sqlite:///") and not Path(url.removeprefix("sqlite:///")).exists():
+        raise ValueError(f"no sweep named {name!r} (no {url.removeprefix('sqlite:///')})")
     try:
-        summary = optuna.study.load_study(study_name=name, storage=open_storage(url))
+        study = optuna.load_study(study_name=name, storage=open_storage(url))
     except KeyError:
         raise ValueError(f"no sweep named {name!r} in {url}") from None
-    cfg = SweepConfig.from_dict(summary.user_attrs["sweep"])
-    return optuna.load_study(study_name=name, storage=summary._storage, sampler=make_sampler(cfg),
-                             pruner=make_pruner(cfg)), cfg
+    cfg = SweepConfig.from_dict(study.user_attrs["sweep"])
+    study.sampler, study.pruner = make_sampler(cfg), make_pruner(cfg)
+    return study, cfg
+
+
+def list_sweeps() -> list[str]:
+    """The sweeps in the embedded storage under the runs folder (a PostgreSQL sweep is named with its URL)."""
+    base = sweeps_dir()
+    return sorted(p.parent.name for p in base.glob("*/study.db")) if base.is_dir() else []
 
 
 def counted(study: optuna.Study) -> int:
@@ -251,10 +280,10 @@ def counted(study: optuna.Study) -> int:
 # --- a worker ----------------------------------------------------------------------------------
 def objective(study: optuna.Study, cfg: SweepConfig, trial: optuna.Trial, out_dir: Path,
               should_stop: Callable[[], bool], data_root) -> float:
-    """Train one trial into out_dir/trial-NNNN through the one training loop; its best validation
+    """Train one trial into out_dir/NAME-trial-NNNN through the one training loop; its best validation
     accuracy, or TrialPruned with its curves kept and its run saying at which epoch."""
     values = {p.name: p.suggest(trial) for p in cfg.space}
-    run_dir = out_dir / f"trial-{trial.number:04d}"
+    run_dir = out_dir / f"{study.study_name}-trial-{trial.number:04d}"  # unique among every sweep's runs
     config = cfg.trial_config(values, f"sweep {study.study_name}, trial {trial.number}")
     trial.set_user_attr("run_dir", str(run_dir))
     pruned: list[int] = []
@@ -267,7 +296,8 @@ def objective(study: optuna.Study, cfg: SweepConfig, trial: optuna.Trial, out_di
 
     run = train(config, run_dir, on_progress, lambda: bool(pruned) or should_stop(), data_root)
     _tag(run, study.study_name, trial.number, pruned[0] if pruned else None)
-    if pruned:
+    if pruned:  # evaluated as it stands, so Overview and Compare show it beside the others
+        write_eval(run, data_root)
         raise optuna.TrialPruned(f"pruned at epoch {pruned[0]}")
     if run.status.get("state") != "done":
         raise Stopped(f"trial {trial.number} was stopped at its worker's request")
@@ -344,3 +374,79 @@ def trial_table(study: optuna.Study) -> list[TrialRow]:
     return [TrialRow(t.number, t.state.name.lower(), t.value, t.params, len(t.intermediate_values),
                      t.user_attrs.get("run_dir", ""))
             for t in study.get_trials(deepcopy=False) if "surplus" not in t.user_attrs]
+
+
+# --- the reports' experiments --------------------------------------------------------------------
+# Each at the report's recipe and search; run here at a reduced budget (REDUCED), stated with its table.
+SWEEP_PRESETS: dict[str, tuple[str, SweepConfig]] = {
+    "report001_hyperband": (
+        "Report 001 tuned its CNN with Hyperband (epochs as the resource) over the optimiser (Adam, Nadam, "
+        "RMSprop), learning rate, beta1, beta2, weight decay and dropout.",
+        SweepConfig(recipe("report001", model="cnn5"), (
+            Param("optimizer", choices=("adam", "nadam", "rmsprop")), Param("lr", 1e-4, 1e-2, log=True),
+            Param("beta1", 0.8, 0.99), Param("beta2", 0.9, 0.9999), Param("weight_decay", 1e-6, 1e-3, log=True),
+            Param("model_kwargs.dropout", 0.0, 0.5)), sampler="tpe", pruner="hyperband", n_trials=30, max_epochs=9)),
+    "report000_optimizer_x_augmentation": (
+        "Report 000 compared SGD, Adam and RMSprop on its Inception-style net, with and without augmentation.",
+        SweepConfig(recipe("report000", model="inception_dilated"), (
+            Param("optimizer", choices=("sgd", "adam", "rmsprop")), Param("augment", choices=("none", "report000"))),
+            sampler="grid", pruner="none", n_trials=6, max_epochs=10)),
+    "report003_augmentation_probability": (
+        "Report 003 swept the probability with which each augmentation is applied: 0, 0.05, 0.3 and 0.5.",
+        SweepConfig(recipe("report003", model="simple_model_1"), (Param("augment.p", choices=(0.0, 0.05, 0.3, 0.5)),),
+                    sampler="grid", pruner="none", n_trials=4, max_epochs=20)),
+    "report003_architecture_x_loss": (
+        "Report 003 crossed its architectures with cross-entropy, class-weighted cross-entropy and focal loss.",
+        SweepConfig(recipe("report003"), (
+            Param("model", choices=("simple_model_1", "simple_model_2", "inception", "resnet", "inception_resnet")),
+            Param("loss", choices=("ce", "weighted_ce", "focal"))), sampler="grid", pruner="none", n_trials=15,
+            max_epochs=20)),
+    "report004_alexnet_ablations": (
+        "Report 004 ablated its AlexNet: kernel 3 vs 5, dropout 0 to 0.7, filter and dense widths, He vs Glorot "
+        "initialisation, and asked about ReLU vs PReLU vs ELU.",
+        SweepConfig(recipe("report004", model="alexnet_like"), (
+            Param("model_kwargs.kernel", choices=(3, 5)), Param("model_kwargs.dropout", 0.0, 0.7),
+            Param("model_kwargs.filters", choices=((16, 32), (32, 64), (64, 128))),
+            Param("model_kwargs.fc", choices=((128, 64), (256, 128), (512, 256))), Param("init", choices=("he", "glorot")),
+            Param("model_kwargs.activation", choices=("relu", "leaky_relu", "prelu", "elu"))),
+            sampler="tpe", pruner="median", n_trials=24, max_epochs=10)),
+}
+
+
+def preset(name: str, **budget) -> SweepConfig:
+    """A report's experiment; budget (n_trials, max_epochs, base_changes: a dict of TrainConfig fields such as
+    train_subset) shrinks it for a small machine."""
+    if name not in SWEEP_PRESETS:
+        raise ValueError(f"preset: unknown preset {name!r}; choose one of {', '.join(SWEEP_PRESETS)}")
+    cfg = SWEEP_PRESETS[name][1]
+    base = cfg.base.replace(**budget.pop("base_changes", {}))
+    return dataclasses.replace(cfg, base=base, **budget).validate()
+
+
+# --- what the Tune page asks ---------------------------------------------------------------------
+def searchable() -> list[str]:
+    """The settings worth searching, as a space names them: TrainConfig's fields (but epochs, and the note,
+    device and paths, which a space may name but no search means to vary), augment (a preset), augment.p
+    and every augment.FIELD; model_kwargs.KEY aside, since its keys are the model's."""
+    skip = ("augment", "model_kwargs", "epochs", "note", "device", "init_from", "photo_dir")
+    plain = [f.name for f in fields(TrainConfig) if f.name not in skip]
+    return [*plain, "augment", "augment.p", *(f"augment.{f.name}" for f in fields(AugmentConfig))]
+
+
+def last_changed(name: str) -> float:
+    """When the sweep's embedded study last changed (its SQLite file's time), 0.0 if it has none."""
+    try:
+        return (sweeps_dir() / name / "study.db").stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def best_trials(study: optuna.Study, k: int) -> list[TrialRow]:
+    """The k complete trials with the best validation accuracy, best first."""
+    return sorted((r for r in trial_table(study) if r.state == "complete"), key=lambda r: -r.value)[:k]
+
+
+def trial_values(cfg: SweepConfig, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's params as Optuna stores them, decoded into the values its run trained with (a list of
+    filter widths back from its JSON text)."""
+    return {p.name: p.decode(params[p.name]) for p in cfg.space if p.name in params}

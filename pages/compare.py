@@ -13,6 +13,7 @@ from ui.confusion_view import confusion_panel
 
 common.require_router()
 CELL_IMAGES = 40  # images shown for a clicked confusion-matrix cell
+KEY_COLUMNS = ["run", "test_accuracy", "reported_accuracy", "accuracy_gap"]  # in view at any window width
 
 st.title("Compare runs")
 runs = common.finished_runs()
@@ -53,8 +54,10 @@ shown = common.with_dashes(results, {
     "reported_params": "{:,.0f}", "epochs_trained": "{:.0f}", "train_time_s": "{:,.0f}", "latency_ms": "{:.3f}",
     "report": "{}"})
 st.dataframe(shown, hide_index=True, width="stretch",
+             column_order=[*KEY_COLUMNS, *[c for c in shown.columns if c not in KEY_COLUMNS]],  # key ones first
              column_config={"run": st.column_config.TextColumn("run", width="medium", pinned=True),
-                            "test_accuracy": "test acc %", "reported_accuracy": "report's acc %",
+                            "test_accuracy": st.column_config.TextColumn("test acc %", pinned=True),
+                            "reported_accuracy": "report's acc %",
                             "accuracy_gap": "measured − report", "reported_params": "report's params",
                             "train_time_s": "training time (s)", "latency_ms": "latency (ms/image)",
                             "epochs_trained": st.column_config.TextColumn(
@@ -66,9 +69,10 @@ hp = compare.blank_unused(settings)
 hp = compare.only_differences(hp) if diff_only else hp
 st.dataframe(hp.rename_axis("setting").reset_index(), hide_index=True, width="stretch",
              height=min(600, 35 * (len(hp) + 1) + 3),
-             column_config={"setting": st.column_config.TextColumn(width="medium", pinned=True)})
-st.caption("—: the setting does nothing for that run (another choice leaves it unused, or its augmentation is off); "
-           "the CSV holds every value.")
+             column_config={"setting": st.column_config.TextColumn(width=160, pinned=True)})
+st.caption("Both tables scroll sideways when they hold more than the window shows (run, accuracy and setting stay "
+           "in view). —: the setting does nothing for that run (another choice leaves it unused, or its augmentation "
+           "is off); the CSV holds every value.")
 st.download_button("Download results and every hyperparameter (CSV)",  # whatever the toggle hides
                    compare.export(results, settings).to_csv().encode(), "runs.csv", "text/csv")
 

@@ -11,7 +11,7 @@ from fashion_core.data import CLASSES, data_root
 from ui import common
 
 common.require_router()
-from ui.embedding_view import embedding_html
+from ui.embedding_view import embedding_panel
 
 st.title("Dataset")
 if not common.data_ready():
@@ -19,8 +19,21 @@ if not common.data_ready():
     st.stop()
 
 train, test = common.split(True), common.split(False)
+
+
+def _first_page() -> None:
+    """Another split or class filter lists other images: the gallery starts again at page 1."""
+    st.session_state["ds.page"] = 1
+
+
+def _same_images() -> None:
+    """Another page size: open the page that holds the first image shown before."""
+    first = (st.session_state.get("ds.page", 1) - 1) * st.session_state.get("ds.per_page_was", 24)
+    st.session_state["ds.page"] = first // st.session_state["ds.per_page"] + 1
+
+
 which = st.radio("Split", ["train", "test"], horizontal=True, key="ds.split", bind="query-params",
-                 persist_state="session")
+                 persist_state="session", on_change=_first_page)
 data = train if which == "train" else test
 
 
@@ -30,13 +43,6 @@ def _stats(which: str, root: str):
     return (*ds.mean_std_images(d.images, d.labels), ds.intensity_histograms(d.images, d.labels))
 
 
-@st.cache_data(show_spinner=False, max_entries=6)
-def _embedding(which: str, method: str, n: int, seed: int, root: str):
-    d = train if which == "train" else test
-    idx = ds.sample(d.labels, n, seed)
-    return idx, ds.embed(d.images[idx], method, seed)
-
-
 mean, std, hist = _stats(which, str(data_root().resolve()))
 gallery, balance, means, hists, embedding, augment = st.tabs(
     ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground"])
@@ -44,8 +50,10 @@ gallery, balance, means, hists, embedding, augment = st.tabs(
 with gallery:
     c1, c2, c3 = st.columns([3, 1, 1])
     chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes", bind="query-params",
-                            persist_state="session")
-    per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page", persist_state="session")
+                            persist_state="session", on_change=_first_page)
+    per_page = c2.selectbox("Per page", [24, 48, 96], key="ds.per_page", bind="query-params", persist_state="session",
+                            on_change=_same_images)
+    st.session_state["ds.per_page_was"] = per_page
     _, pages = ds.gallery_page(data.labels, [CLASSES.index(c) for c in chosen], 0, per_page)
     if st.session_state.get("ds.page", 1) > pages:  # fewer pages than before (another split or filter)
         st.session_state["ds.page"] = pages
@@ -86,24 +94,7 @@ with hists:
     st.plotly_chart(fig, width="stretch")
 
 with embedding:
-    with st.form("ds.embed_form"):
-        c1, c2, c3 = st.columns(3)
-        method = c1.radio("Method", ds.EMBEDDINGS, horizontal=True)
-        n = c2.slider("Sample size", 200, 5000, 1000, step=100,
-                      help="Time grows with the points. For 1,000 images on a 2-core machine: PCA a few seconds, "
-                           "UMAP about 5 s (25 s the first time), t-SNE about a minute.")
-        seed = c3.number_input("Seed", 0, 10_000, 0)
-        go_embed = st.form_submit_button("Compute the map", type="primary")
-    if go_embed:
-        st.session_state["ds.embed_args"] = (which, method, n, seed, str(data_root().resolve()))
-    if args := st.session_state.get("ds.embed_args"):
-        with st.spinner(f"Computing the {args[1]} map of {args[2]:,} images…" + (
-                " The first UMAP map after the app starts also compiles UMAP's code (about 20 s more)."
-                if args[1] == "UMAP" else "")):
-            idx, xy = _embedding(*args)
-        d = train if args[0] == "train" else test
-        st.caption(f"{args[1]} of {len(idx)} {args[0]} images. Hover a point to see its image.")
-        st.iframe(embedding_html(xy, d.labels[idx].numpy(), d.images[idx].numpy(), idx), height=640)  # our own HTML
+    embedding_panel(which, str(data_root().resolve()))
 
 with augment:
     if "ds.aug_preset" not in st.session_state:  # open on a preset that does something visible

@@ -4,7 +4,7 @@ import numpy as np
 import streamlit as st
 
 from fashion_core.data import CLASSES
-from fashion_core.photos.selection import best_for_photos, photo_ranked
+from fashion_core.photos.selection import best_for_photos, tuned_on_photos
 from ui import common, photo_input
 from ui.attribution import attribution_panel
 from ui.prediction import answer_for, show_answer, top_k_charts
@@ -39,9 +39,9 @@ if mode == "Explain one image":
     sources = ["Upload a photo", "Camera"] + (["Test image"] if common.data_ready() else [])
     source = st.radio("Input", sources, horizontal=True, key="pr.source", bind="query-params", persist_state="session")
     if source == "Test image":
-        image28, steps = photo_input.test_image(common.split(False))
+        image28, steps, photo = photo_input.test_image(common.split(False))
     else:
-        image28, steps = photo_input.photo(source)
+        image28, steps, photo = photo_input.photo(source)
     if image28 is None:
         st.info("Upload a photo of a garment above." if source == "Upload a photo" else
                 "Take a photo with the camera above (the browser asks for permission first).")
@@ -51,12 +51,13 @@ if mode == "Explain one image":
     show_answer(answer, run.name)
     k = st.slider("Top k", 1, 10, 5, key="pr.k", persist_state="session")
     rest = [n for n, r in by_name.items() if r.path != run.path]
-    # a photo is compared with the other photo-tuned runs (the others are sure of themselves on photos
-    # they cannot read), a test image with the most accurate runs
-    tuned = [common.key_of(by_name, r) for r in photo_ranked([by_name[n] for n in rest])]
+    # a photo is compared with nothing until asked: older photo runs can be confidently wrong where the
+    # default is right or unsure. A test image with the most accurate runs trained on Fashion-MNIST alone.
+    plain = [n for n in rest if not tuned_on_photos(by_name[n])]
     others = st.multiselect("Compare with", rest, key="pr.others", persist_state="session",
-                            default=(rest if source == "Test image" else tuned)[:2],
-                            format_func=lambda n: common.run_label(by_name[n]))
+                            default=plain[:2] if source == "Test image" else [],
+                            format_func=lambda n: common.run_label(by_name[n]),
+                            help="Other runs' answers for the same image, each unsure by its own threshold.")
     top_k_charts(answer, run.name, {n: by_name[n] for n in others}, image28, k)
     st.subheader("Attributions")
     # a fixed label: a label that changes with the answer is left stale in the closed box by the browser
@@ -65,7 +66,7 @@ if mode == "Explain one image":
     target = answer["index"] if choice == "predicted" else CLASSES.index(choice)
     st.caption(f"The maps below explain **{CLASSES[target]}**" + (
         " (the likeliest class of an unsure answer)." if choice == "predicted" and answer["unsure"] else "."))
-    attribution_panel(run, model, np.asarray(image28), np.asarray(image28), target)
+    attribution_panel(run, model, np.asarray(image28), np.asarray(image28), target, photo=photo)
 else:
     if not common.data_ready():
         common.data_panel()

@@ -1,5 +1,6 @@
-"""Train: a form generated from TrainConfig's field metadata that queues a background job, and the live
-job list."""
+"""Train: a form generated from TrainConfig's field metadata that queues a background job (under a name
+the user may give it), and the live job list. Without the dataset the form is there too, with the download
+above it."""
 import streamlit as st
 
 from fashion_core import jobs
@@ -17,31 +18,40 @@ CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": S
            "photo_shares": ("train", "calib", "train,calib", "train,calib,held-out-a,held-out-b"), "photo_target": ("any", "top")}
 
 st.title("Train")
-if not common.data_ready():
-    common.data_panel()
+have_data = common.data_ready()
+if not have_data:  # the form stays: settings can be chosen while the data comes
+    common.data_panel("so training cannot start yet; the form below can be filled in meanwhile")
+chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
+                      on_change=train_form.load_recipe)
+if st.session_state.get("train.from_job"):
+    st.caption(f"The form holds the settings of job {st.session_state['train.from_job']} (loaded from the Jobs list).")
 else:
-    chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
-                          on_change=train_form.load_recipe)
-    if st.session_state.get("train.from_job"):
-        st.caption(f"The form holds the settings of job {st.session_state['train.from_job']} (loaded from the Jobs list).")
-    else:
-        st.caption(recipe_note(chosen))
-    if toast := st.session_state.pop("train.toast", None):  # set in a Jobs-list callback, which reruns the app
-        st.toast(toast)
-    cfg = train_form.config_form(field_groups(), field_help(), CHOICES, common.finished_runs())
-    if st.button("Start training", type="primary", disabled=cfg is None) and cfg is not None:
-        try:  # the duplicate check and the queueing happen at once, so two tabs never queue one config twice
-            job = jobs.submit(cfg, unique=True)
-            st.toast(f"Queued job {job.id}: it is in the Jobs list below.", icon=":material/schedule:")
-        except jobs.DuplicateJob as exc:  # a toast: a banner would outlive the twin
-            st.toast(f"{exc}, so this one was not queued. Change a setting (the seed, say) to train "
-                     "another like it.", icon=":material/block:")
-        except jobs.QueueError as exc:
-            st.error(f"Nothing was queued: {exc}. Free some space or make the folder writable, then start again.")
+    st.caption(recipe_note(chosen))
+if toast := st.session_state.pop("train.toast", None):  # set in a callback or before a rerun
+    st.toast(toast)
+cfg = train_form.config_form(field_groups(), field_help(), CHOICES, common.finished_runs())
+name, bad_name = train_form.run_name_input()
+no_data = None if have_data else "Training needs Fashion-MNIST: download it at the top of the page first."
+if no_data:
+    st.caption(no_data)
+blocked = bad_name or no_data or ("Fix the settings above first." if cfg is None else None)
+if st.button("Start training", type="primary", disabled=blocked is not None, help=blocked) and not blocked:
+    try:  # the duplicate check and the queueing happen at once, so two tabs never queue one config twice
+        job = jobs.submit(cfg, unique=True, name=name)
+    except jobs.DuplicateJob as exc:  # a toast: a banner would outlive the twin
+        st.toast(f"{exc}, so this one was not queued. Change a setting (the seed, say) to train "
+                 "another like it.", icon=":material/block:")
+    except jobs.QueueError as exc:
+        st.error(f"Nothing was queued: {exc}. Free some space or make the folder writable, then start again.")
+    except ValueError as exc:  # the name was taken meanwhile (another tab)
+        st.error(f"Nothing was queued: {exc}. Choose another name.")
+    else:  # a rerun: the name box empties and the job heads the list at once
+        train_form.queued(job)
+        st.rerun()
 
 st.subheader("Jobs")
-st.columns(4)[0].number_input(
-    "Jobs that may run at once", 1, 16, value=jobs.concurrency(), key="train.concurrency",
+st.number_input(
+    "Jobs that may run at once", 1, 16, value=jobs.concurrency(), key="train.concurrency", width=240,
     help="Jobs share the CPU or GPU: more at once rarely finishes the queue sooner.",
     on_change=train_form.set_concurrency)
 job_list(train_form.load_job)

@@ -17,7 +17,8 @@ REPO = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
-PAGES = {"Overview": "", "Dataset": "dataset", "Train": "train", "Compare": "compare", "Predict": "predict"}
+PAGES = {"Overview": "", "Dataset": "dataset", "Train": "train", "Compare": "compare", "Tune": "tune",
+         "Predict": "predict"}  # every page the router lists
 
 
 def free_port() -> int:

@@ -21,7 +21,8 @@ from fashion_core import jobs
 from fashion_core.data import CLASSES
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-PAGES = ["pages/overview.py", "pages/dataset.py", "pages/train.py", "pages/compare.py", "pages/predict.py"]
+PAGES = ["pages/overview.py", "pages/dataset.py", "pages/train.py", "pages/compare.py", "pages/tune.py",
+         "pages/predict.py"]
 
 
 def start(page: str | None = None) -> AppTest:

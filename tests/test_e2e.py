@@ -1,7 +1,8 @@
 """End to end: `streamlit run` on 127.0.0.1 driven by headless Chromium (Debian's package).
 
-Visits every page, classifies an uploaded PNG and waits for an attribution, trains a 1-epoch job on
-tiny data to completion, and saves a screenshot of each step under screenshots/e2e/.
+Visits every page (in a 1400 px and a 900 px wide window), classifies an uploaded PNG and waits for an
+attribution, trains a 1-epoch job on tiny data to completion, and saves a screenshot of each step under
+screenshots/e2e/ (the 900 px ones end in -900).
 """
 from __future__ import annotations
 
@@ -62,6 +63,36 @@ def test_every_page_renders(app):
         sidebar = page.inner_text("[data-testid='stSidebar']")
         assert "Device:" in sidebar and "Predict & explain" in sidebar, sidebar
         shot(page, f"page-{name.lower()}")
+
+
+# the numbers in a confusion matrix's cells (its chart's key): (text, left, top, right, bottom) in pixels
+CELL_TEXTS_JS = """(key) => [...document.querySelectorAll('.st-key-' + key + ' g.hm text')].map(t => {
+  const b = t.getBoundingClientRect(); return [t.textContent, b.left, b.top, b.right, b.bottom]; })"""
+
+
+def test_every_page_fits_a_900_px_window(app, tiny_run):
+    page, url = app
+    narrow = page.context.browser.new_page(viewport={"width": 900, "height": 2400})
+    try:
+        for name in PAGES:
+            open_page(narrow, url, name)
+            no_exception(narrow)
+            assert narrow.evaluate("document.querySelector('[data-testid=\"stMain\"]').scrollWidth") <= 900
+            narrow.wait_for_timeout(1000)  # tables and charts draw after the script run
+            shot(narrow, f"page-{name.lower()}-900")
+            if name == "Compare":  # the matrix's numbers side by side, none over another
+                key = f"cm-{tiny_run.name}"
+                narrow.locator(f".st-key-{key}").scroll_into_view_if_needed()
+                narrow.wait_for_function(f"({CELL_TEXTS_JS})('{key}').length === 100", timeout=60_000)
+                cells = narrow.evaluate(CELL_TEXTS_JS, key)
+                chart = narrow.locator(f".st-key-{key}").bounding_box()
+                assert all(chart["x"] <= c[1] and c[3] <= chart["x"] + chart["width"] for c in cells)
+                rows = sorted(cells, key=lambda c: (round(c[2]), c[1]))
+                for a, b in zip(rows, rows[1:]):
+                    assert round(a[2]) != round(b[2]) or a[3] <= b[1], (a, b)  # same row: a ends before b
+                shot(narrow, "compare-matrix-900")
+    finally:
+        narrow.close()
 
 
 def test_upload_predicts_and_explains(app, tiny_run):

@@ -73,3 +73,15 @@ def test_registry_metadata_is_complete():
     for name in list_models():
         info = model_info(name)
         assert info.description and info.report
+
+
+def test_report_004_ablations_change_the_parameter_count_as_the_layers_say():
+    def alexnet(k, c1, c2, f1, f2, prelu=0):  # conv weights + biases, two dense layers, the classifier
+        return (k * k * c1 + c1) + (c1 * k * k * c2 + c2) + (c2 * 49 * f1 + f1) + (f1 * f2 + f2) + (f2 * 10 + 10) + prelu
+
+    assert count_params(create_model("alexnet_like")) == alexnet(5, 32, 64, 256, 128) == SHIPPED_PARAMS["alexnet_like"]
+    assert count_params(create_model("alexnet_like", kernel=3)) == alexnet(3, 32, 64, 256, 128)
+    assert count_params(create_model("alexnet_like", filters=[16, 32], fc=[128, 64])) == alexnet(5, 16, 32, 128, 64)
+    assert count_params(create_model("alexnet_like", activation="prelu")) == alexnet(5, 32, 64, 256, 128, prelu=4)
+    with pytest.raises(ValueError, match="kernel 3 or 5"):
+        create_model("alexnet_like", kernel=7)

@@ -3,6 +3,7 @@ stopped sweep resumes without repeating a trial, a bad space is refused before a
 two workers on a real PostgreSQL share one study, a killed worker's trial retried by another."""
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,7 +19,7 @@ import pytest
 
 from fashion_core import sweeps
 from fashion_core.config import ConfigError, TrainConfig
-from fashion_core.runs import Run, list_runs
+from fashion_core.runs import Run, leaderboard, list_runs
 
 REPO = Path(__file__).resolve().parent.parent
 BASE = TrainConfig(model="mlp_baseline", batch_size=64, optimizer="adam", lr=1e-2, weight_decay=0.0, schedule="none",
@@ -45,7 +46,9 @@ def test_hyperband_prunes_trials_that_lag_and_every_trial_is_an_ordinary_run(swe
         run = Run(Path(row.run_dir))
         assert run.status["state"] == "pruned" and run.status["pruned_at_epoch"] == len(run.metrics) < 4
     runs = {r.path for r in list_runs(sweeps.sweeps_dir() / "hb")}
-    assert runs == {Path(r.run_dir) for r in rows}  # every trial is a run folder the app lists
+    assert runs == {Path(r.run_dir) for r in rows}  # every trial is a run folder ...
+    board = {row["run"]: row["sweep"] for row in leaderboard()}  # ... that Overview and Compare list, tagged
+    assert {Path(r.run_dir).name: f"hb #{r.number}" for r in rows}.items() <= board.items()
 
 
 def test_a_grid_runs_every_cell_once_and_a_stopped_sweep_resumes_without_repeating_one(sweep_env):
@@ -173,3 +176,50 @@ def test_a_worker_killed_mid_trial_has_its_trial_retried_by_another(postgres, fa
     retried = next(t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE)
     assert optuna.storages.RetryHeartbeatStaleTrialCallback.retried_trial_number(retried) == 0
     assert retried.params == study.trials[0].params and "second" in retried.user_attrs["run_dir"]
+
+
+def test_a_preset_runs_from_the_command_line_and_a_bad_one_is_a_message(sweep_env, tmp_path):
+    env = {**os.environ, "FASHION_MNIST_ROOT": str(sweep_env), "FASHION_RUNS_DIR": str(tmp_path / "runs")}
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "fashion_core", "sweep", *args], cwd=REPO, env=env,
+                              capture_output=True, text=True)
+
+    made = cli("create", "p", "--preset", "report003_augmentation_probability", "--max-epochs", "1",
+               "--train-subset", "200")
+    assert made.returncode == 0, made.stderr
+    assert cli("work", "p").returncode == 0
+    rows = [json.loads(line) for line in cli("show", "p").stdout.splitlines()]
+    assert sorted(r["params"]["augment.p"] for r in rows) == [0.0, 0.05, 0.3, 0.5]  # the report's grid, once each
+    bad = cli("create", "q", "--preset", "report999")
+    assert bad.returncode == 2 and "unknown preset" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_sweep_runs_as_a_background_job_that_can_be_cancelled_and_resumed(sweep_env, tmp_path, monkeypatch):
+    from fashion_core import jobs
+
+    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(sweep_env))
+    cfg = sweeps.SweepConfig(BASE, (sweeps.Param("lr", 1e-3, 1e-1, log=True),), sampler="random", pruner="none",
+                             n_trials=3, max_epochs=150)  # long trials: cancelled mid-way
+    sweeps.create("queued", cfg)
+    job = jobs.submit_sweep("queued")
+    with pytest.raises(jobs.DuplicateJob):
+        jobs.submit_sweep("queued")  # one worker per sweep from this app
+    deadline = time.time() + 120
+    while job.state.get("state") != "running":
+        assert time.time() < deadline, job.log_tail(40)
+        time.sleep(0.3)
+    time.sleep(3)
+    jobs.cancel(job)
+    while job.state.get("state") not in jobs.FINISHED:
+        assert time.time() < deadline + 120, job.log_tail(40)
+        time.sleep(0.3)
+    assert job.state["state"] == "cancelled"
+    study, _ = sweeps.load("queued")
+    assert sweeps.counted(study) < 3 and study.get_trials(states=(optuna.trial.TrialState.WAITING,))  # goes first next
+    again = jobs.submit_sweep("queued")  # Resume: another worker carries the sweep on
+    while again.state.get("state") not in jobs.FINISHED:
+        time.sleep(0.5)
+        assert time.time() < deadline + 900, again.log_tail(40)
+    assert again.state["state"] == "done" and sweeps.counted(sweeps.load("queued")[0]) == 3

@@ -2,8 +2,6 @@
 curves, Compare's curves, confusion matrix and per-class dots, and Predict's top-k bars."""
 from __future__ import annotations
 
-import textwrap
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -13,20 +11,75 @@ from fashion_core.predictor import percent
 from fashion_core.data import CLASSES
 
 
-def job_curves(history: list[dict]) -> tuple[go.Figure, go.Figure]:
-    """A job's loss and accuracy against the step: the running training numbers, and validation at
-    each epoch's end when the run holds out a split. history: the job's progress records."""
-    steps = [h for h in history if h["phase"] == "train"]
-    epochs = [h for h in history if h["phase"] == "epoch"]
+SMOOTHING_EPOCHS = 0.1  # the training curve's moving average reaches back about this share of an epoch
+
+
+def job_curves(history: list[dict], latest: dict | None = None,
+               resumed: bool = False) -> tuple[go.Figure, go.Figure]:
+    """A job's loss and accuracy against the epoch (1.5: half-way through the second): the training
+    numbers smoothed across epochs, and validation at each epoch's end when the run holds out a split.
+    history: the job's progress records; latest: its last report; resumed: the job carries a stopped run on."""
+    per_epoch = _steps_per_epoch(history, latest or {})
+    train = _training_curve(history, per_epoch, resumed)
+    ends = [h for h in history if h["phase"] == "epoch" and "val_acc" in h]
     loss, acc = go.Figure(), go.Figure()
-    loss.add_scatter(x=[h["step"] for h in steps], y=[h["train_loss"] for h in steps], name="train (running)")
-    acc.add_scatter(x=[h["step"] for h in steps], y=[h["train_acc"] for h in steps], name="train (running)")
-    if epochs and "val_acc" in epochs[0]:
-        loss.add_scatter(x=[h["step"] for h in epochs], y=[h["val_loss"] for h in epochs], name="validation")
-        acc.add_scatter(x=[h["step"] for h in epochs], y=[h["val_acc"] for h in epochs], name="validation")
-    for fig, title in ((loss, "loss"), (acc, "accuracy %")):
-        fig.update_layout(height=240, margin=dict(l=10, r=10, t=30, b=10), title=title, xaxis_title="step")
+    for fig, key, title in ((loss, "loss", "loss"), (acc, "acc", "accuracy %")):
+        fig.add_scatter(x=train["x"], y=train[key], name="training (smoothed)" if per_epoch else "training",
+                        mode="lines+markers" if len(train["x"]) == 1 else "lines")  # one report: still a dot
+        if ends:
+            fig.add_scatter(x=[h["epoch"] for h in ends], y=[h[f"val_{key}"] for h in ends], name="validation",
+                            mode="lines+markers")
+        fig.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), yaxis_title=title,
+                          xaxis_title="epoch" if per_epoch else "step", showlegend=True,
+                          legend=dict(orientation="h", x=1, xanchor="right", y=1.02, yanchor="bottom"))
+    xs = train["x"] + [h["epoch"] for h in ends]
+    if per_epoch and xs:  # whole epochs: the one under way shows how far it has got
+        lo = float(np.floor(min(xs)))
+        for fig in (loss, acc):
+            fig.update_xaxes(range=[lo - 0.02, max(float(np.ceil(max(xs))), lo + 1) + 0.02])
     return loss, acc
+
+
+def _steps_per_epoch(history: list[dict], latest: dict) -> float | None:
+    """Optimiser steps per epoch: from the first epoch's end on record (its step counts whole epochs), else
+    the latest report's total_steps over epochs; None when neither is known (a job stopped in its first
+    epoch), and the curves are drawn against the step."""
+    ends = [h for h in history if h["phase"] == "epoch" and h.get("step")]
+    if ends:
+        return ends[0]["step"] / ends[0]["epoch"]
+    return latest["total_steps"] / latest["epochs"] if latest.get("total_steps") and latest.get("epochs") else None
+
+
+def _training_curve(history: list[dict], per_epoch: float | None, resumed: bool) -> dict[str, list[float]]:
+    """The training points as x (epochs, or steps when per_epoch is None), loss and acc. A report holds the
+    running mean since its epoch began, which restarts each epoch (a saw-tooth): each is turned back into
+    the mean over the steps since the report before, then smoothed by a moving average that runs on
+    across epochs. A resumed job's first means count from where it resumed, taken to be one report's
+    spacing before its first report (reports come at even times)."""
+    out: dict[str, list[float]] = {"x": [], "loss": [], "acc": []}
+    points = [h for h in history if h["phase"] == "train"]
+    if not per_epoch:  # nothing says where epochs begin: the running means against the step
+        return {"x": [h["step"] for h in points], "loss": [h["train_loss"] for h in points],
+                "acc": [h["train_acc"] for h in points]}
+    first = [h["step"] for h in points if h["epoch"] == points[0]["epoch"]][:2] if resumed else []
+    resumed_at = 2 * first[0] - first[1] if len(first) == 2 else None
+    prev: dict = {}
+    for h in points:
+        begin = (h["epoch"] - 1) * per_epoch  # where its running mean began: its epoch's start, or the resume
+        if resumed_at is not None and h["epoch"] == points[0]["epoch"]:
+            begin = max(begin, resumed_at)
+        into = h["step"] - begin
+        since = prev.get("epoch") == h["epoch"] and into > prev["into"]
+        weight = 1 - np.exp(-(h["step"] - prev["step"]) / (SMOOTHING_EPOCHS * per_epoch)) if prev else 1.0
+        for key, top in (("loss", np.inf), ("acc", 100.0)):
+            mean = h[f"train_{key}"]
+            if since:  # the mean over the steps since prev, from the two running means
+                mean = (mean * into - prev[key] * prev["into"]) / (into - prev["into"])
+            mean = float(np.clip(mean, 0.0, top))
+            out[key].append(mean if not prev else out[key][-1] + weight * (mean - out[key][-1]))
+        out["x"].append(float(np.clip(h["step"] / per_epoch, h["epoch"] - 1, h["epoch"])))
+        prev = {"epoch": h["epoch"], "step": h["step"], "into": into, "loss": h["train_loss"], "acc": h["train_acc"]}
+    return out
 
 
 def training_curves(metrics: pd.DataFrame, metric: str, colours: dict[str, str]) -> go.Figure:
@@ -34,30 +87,43 @@ def training_curves(metrics: pd.DataFrame, metric: str, colours: dict[str, str])
     one colour per run. metrics: a row per run and epoch (column "run" and the runs' metrics)."""
     fig = go.Figure()
     for name, g in metrics.groupby("run", sort=False):
+        drawn = 0
         for split, dash in (("train", "solid"), ("val", "dash")):
-            if f"{split}_{metric}" in g:
-                fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=f"{name} {split}",
-                                line=dict(color=colours[name], dash=dash))
+            if f"{split}_{metric}" in g and g[f"{split}_{metric}"].notna().any():
+                # one legend entry per run (the caption says which line is which): half as tall in a narrow column
+                fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=name if not drawn else f"{name} val",
+                                legendgroup=name, showlegend=not drawn, line=dict(color=colours[name], dash=dash),
+                                hovertemplate=f"{name} {split}: %{{y:.3f}} at epoch %{{x}}<extra></extra>")
+                drawn += 1
     fig.update_layout(height=400, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
-                      margin=dict(t=40, b=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
+                      margin=dict(t=40, b=10, l=10, r=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
     return fig
 
 
 def confusion_figure(cm: np.ndarray, normalise: bool) -> go.Figure:
-    """A clickable (10, 10) confusion matrix, true classes down, predictions across."""
+    """A clickable (10, 10) confusion matrix, true classes down, predictions across, with square cells
+    that scale with the chart's width (a narrow window gets smaller cells, not overlapping ones)."""
     t, p = np.meshgrid(range(10), range(10), indexing="ij")
-    # square scatter markers, not a heatmap: Plotly heatmaps report no selection to Streamlit
-    fig = go.Figure(go.Scatter(
-        x=p.ravel(), y=t.ravel(), mode="markers+text",
-        marker=dict(symbol="square", size=44, color=cm.ravel(), colorscale="Blues", showscale=True),
-        unselected=dict(marker=dict(opacity=0.6)),  # a clicked cell stands out, the others stay readable
-        text=[f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()],
-        textfont=dict(size=12, color=["white" if v > cm.max() / 2 else "#333" for v in cm.ravel()]),
+    text = [f"{v:.1f}" if normalise else f"{v:.0f}" for v in cm.ravel()]
+    # the colours: a heatmap, which scales with the chart and writes each cell's number to fit it
+    # (no colour bar: every cell says its number, and the bar took a sixth of a narrow window's width)
+    fig = go.Figure(go.Heatmap(z=cm, text=np.reshape(text, cm.shape), texttemplate="%{text}", colorscale="Blues",
+                               xgap=1, ygap=1, hoverinfo="skip", showscale=False))
+    # the clicks: Plotly heatmaps report no selection to Streamlit, so an invisible open square sits on every
+    # cell; the clicked one shows, an orange outline inside its cell at any width
+    fig.add_scatter(
+        x=p.ravel(), y=t.ravel(), mode="markers", text=text,
+        marker=dict(symbol="square-open", size=24, color="#ff7f0e", opacity=0, line=dict(width=3)),
+        selected=dict(marker=dict(opacity=1)), unselected=dict(marker=dict(opacity=0)),
         customdata=[[CLASSES[i], CLASSES[j]] for i, j in zip(t.ravel(), p.ravel())],
-        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text}<extra></extra>"))
-    axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False)
-    fig.update_layout(height=620, width=700, xaxis={**axis, "title": "predicted"},
-                      yaxis={**axis, "title": "true", "autorange": "reversed"}, margin=dict(t=10))
+        hovertemplate="true %{customdata[0]}, predicted %{customdata[1]}: %{text}<extra></extra>")
+    axis = dict(tickmode="array", tickvals=list(range(10)), ticktext=CLASSES, showgrid=False, zeroline=False,
+                constrain="domain")  # square cells: the longer side gives way, towards the top left
+    fig.update_layout(height=520, xaxis={**axis, "title": "predicted", "scaleanchor": "y", "constraintoward": "left",
+                                           "tickangle": -45},
+                      yaxis={**axis, "title": "true", "autorange": "reversed", "constraintoward": "top"},
+                      margin=dict(t=10, l=10, r=10, b=10),
+                      hoverdistance=-1, plot_bgcolor="rgba(0,0,0,0)")  # a click anywhere in a cell picks it
     return fig
 
 
@@ -72,13 +138,18 @@ def per_class_figure(per_class: pd.DataFrame, metric: str, colours: dict[str, st
     return fig
 
 
-def top_k_bars(probs: np.ndarray, k: int, title: str, height: int = 260) -> go.Figure:
-    """The k likeliest classes of probs (10,), as horizontal bars, the likeliest on top."""
+def top_k_bars(probs: np.ndarray, k: int, unsure: bool = False) -> go.Figure:
+    """The k likeliest classes of probs (10,), as horizontal bars, the likeliest on top; amber when the
+    answer is unsure, like its banner. No title: the page writes one above, where a long one wraps."""
     top = np.argsort(probs)[::-1][:k][::-1]
     fig = go.Figure(go.Bar(x=probs[top] * 100, y=[CLASSES[i] for i in top], orientation="h",
-                           text=[percent(probs[i]) for i in top], textposition="auto"))
-    lines = textwrap.wrap(title, 40) or [""]  # plotly cuts a long title off at the chart's edge instead
-    fig.update_layout(title="<br>".join(lines), height=height + 20 * (len(lines) - 1),
-                      margin=dict(l=10, r=10, t=24 + 20 * len(lines), b=10), xaxis_range=[0, 100],
-                      xaxis_title="probability %", title_font_size=13)
+                           text=[percent(probs[i]) for i in top], cliponaxis=False,
+                           # beside a short bar, or plotly drops the label of a bar too thin to hold it
+                           textposition=["inside" if probs[i] > 0.25 else "outside" for i in top],
+                           marker_color="#f0b429" if unsure else "#1c83e1",
+                           insidetextfont=dict(color="#31333f" if unsure else "white")))
+    # 28 px a class: ten bars keep a 13 px label each, and the chart grows instead of squeezing them
+    fig.update_layout(height=80 + 28 * k, margin=dict(l=10, r=10, t=10, b=10), xaxis_range=[0, 100],
+                      xaxis_title="probability %", bargap=0.25, yaxis=dict(automargin=True, tickfont_size=13),
+                      uniformtext=dict(minsize=12, mode="show"), font_size=13)
     return fig

@@ -47,23 +47,28 @@ def split(train: bool) -> fdata.FashionData:
         st.stop()
 
 
-def data_panel() -> None:
-    """Offer the download with a progress bar, and say which files go where when it fails."""
+def data_panel(missing: str = "so this page has nothing to show") -> None:
+    """Offer the download with a progress bar, and say which files go where when it fails (the help
+    then open, the progress bar gone). missing: what the missing data means for the page."""
     root = fdata.data_root().resolve()
-    st.warning("Fashion-MNIST is not on this machine yet, so this page has nothing to show.")
+    st.warning(f"Fashion-MNIST is not on this machine yet, {missing}.")
+    failed = False
     if st.button("Download Fashion-MNIST (about 30 MB)", type="primary"):
-        bar = st.progress(0.0, "Connecting…")
+        slot = st.empty()  # the progress bar's place: emptied when the download fails
+        bar = slot.progress(0.0, "Connecting…")
         try:
             fdata.download(root, lambda f, msg: bar.progress(min(max(f, 0.0), 1.0), f"{msg}: {f:.0%}"))
         except fdata.DataMissingError as exc:
+            slot.empty()
+            failed = True
             first = str(exc).splitlines()[0]
             st.error(f"The download failed ({first if first.startswith('cannot create') else 'no network?'}). "
                      "Put the files by hand instead:")
         else:
             st.cache_resource.clear()
             st.rerun()
-    with st.expander("Or copy the four files by hand", expanded=False):
-        st.code(fdata.missing_files_message(root), language="text")
+    with st.expander("Or copy the four files by hand", expanded=failed):
+        st.code(fdata.missing_files_message(root), language="text", wrap_lines=True)  # long paths stay whole
 
 
 @st.cache_resource(max_entries=8, show_spinner="Loading model…")
@@ -113,23 +118,42 @@ def from_url(key: str, options: list[str], default: str | list[str]) -> None:
 
     Streamlit's own bind="query-params" writes a widget's *labels* into the URL ("flagship · 94.35%
     · shipped"), so a link breaks when a run is re-evaluated and cannot be written by hand; run
-    pickers keep plain run names there instead (to_url). Unknown names are dropped."""
+    pickers keep plain run names there instead (to_url). A name no run has is left out, and a
+    warning names it and what is shown instead."""
+    st.session_state[f"url-default:{key}"] = default  # to_url leaves the URL alone while it is shown
     kept = st.session_state.get(key)
     if isinstance(kept, list):  # this session's choice (maybe none), less any run that is gone
         st.session_state[key] = [v for v in kept if v in options]
         return
     if kept in options:
         return
-    wanted = [v for v in st.query_params.get_all(key) if v in options]
+    asked = st.query_params.get_all(key)
+    wanted = list(dict.fromkeys(v for v in asked if v in options))  # each once
     if isinstance(default, list):
         st.session_state[key] = wanted or default
     else:
         st.session_state[key] = wanted[0] if wanted else default
+    if unknown := [v for v in asked if v not in options]:
+        shown = st.session_state[key] if isinstance(default, list) else [st.session_state[key]]
+        st.warning(f"No run{'s' if len(unknown) > 1 else ''} named {', '.join(repr(v) for v in unknown)}; "
+                   f"showing {', '.join(shown) or 'none'} instead.", icon=":material/link_off:")
 
 
 def to_url(key: str) -> None:
-    """Write a run picker's names into the URL, so a reload or a shared link shows the same runs."""
-    st.query_params[key] = st.session_state[key]
+    """Write a run picker's names into the URL, so a reload or a shared link shows the same runs.
+
+    Only when the URL says something else: each write adds a browser history entry, so writing on
+    every visit made leaving the page take two Back presses. A plain address (no names) stands for
+    the default choice, as with Streamlit's own bound widgets, so a first visit writes nothing."""
+    value = st.session_state[key]
+    names = value if isinstance(value, list) else [value]
+    in_url = st.query_params.get_all(key)
+    if in_url == names or (not in_url and value == st.session_state.get(f"url-default:{key}")):
+        return
+    if names:
+        st.query_params[key] = names
+    elif key in st.query_params:
+        del st.query_params[key]
 
 
 def with_dashes(table: pd.DataFrame, formats: dict[str, str]) -> pd.DataFrame:

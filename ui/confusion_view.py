@@ -18,8 +18,9 @@ def confusion_panel(run: Run, key: str, normalise: bool, test_split: Callable[[]
     of counts) and, under a clicked cell, up to cell_images of its test images (test_split: loads
     the official test split, None when it is not on this machine)."""
     cm = compare.confusion(run, normalise)
-    event = st.plotly_chart(confusion_figure(cm, normalise), on_select="rerun", selection_mode="points",
-                            key=f"cm-{key}", width="content")  # the layout's size keeps the cells square
+    with st.container(width=640):  # as wide as its column allows, up to 640 px; the cells stay square
+        event = st.plotly_chart(confusion_figure(cm, normalise), on_select="rerun", selection_mode="points",
+                                key=f"cm-{key}", width="stretch")
     points = event.selection.points if event else []
     if not points:
         return

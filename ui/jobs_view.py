@@ -1,13 +1,17 @@
 """The Train page's Jobs list: an entry per job with its progress, Cancel / Resume / Load buttons,
-and its live curves and log tail; redrawn from the queue on disk every 2 s."""
+the job that resumed it, and its live curves and log tail (a sweep's worker: its state, Cancel and
+log); redrawn from the queue on disk every 2 s."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import streamlit as st
 
 from fashion_core import jobs
 from ui.charts import job_curves
+
+CHART_WIDTH = 400  # px: two fit side by side in a job's entry on a 1400 px window, one a line at 900 px
 
 
 @st.fragment(run_every=2)
@@ -18,7 +22,10 @@ def job_list(on_load: Callable[[jobs.Job], None]) -> None:
     if not all_jobs:
         st.caption("No jobs yet.")
     for job in all_jobs:
-        job_entry(job, all_jobs, on_load)
+        if "config" in job.request:
+            job_entry(job, all_jobs, on_load)
+        else:  # a sweep's worker: it shares the slots, so it is listed; its trials are on the Tune page
+            worker_entry(job)
 
 
 def job_entry(job: jobs.Job, all_jobs: list[jobs.Job], on_load: Callable[[jobs.Job], None]) -> None:
@@ -26,22 +33,15 @@ def job_entry(job: jobs.Job, all_jobs: list[jobs.Job], on_load: Callable[[jobs.J
     state = job.state
     s = state.get("state", "unknown")
     note = job.config.note
-    with st.expander(f"{job.id} · **{s}**" + (f" · {state['test_accuracy']:.2f}%" if "test_accuracy" in state else "")
+    later = jobs._resumed_later(job, Path(state["run_dir"]), all_jobs) if state.get("run_dir") else None
+    with st.expander(f"{job.id} · **{s}**" + (f" · resumed as {later.id}" if later else "")
+                     + (f" · {state['test_accuracy']:.2f}%" if "test_accuracy" in state else "")
                      + (f" · {note[:60]}{'…' * (len(note) > 60)}" if note else ""),
-                     expanded=s in jobs.ACTIVE or s == "failed"):
+                     expanded=s in jobs.ACTIVE or s == "failed" and not later):
         if s == "failed":
             st.error(state.get("error", "failed"))
         progress(s, job.progress.get("latest", {}))
-        if s in jobs.ACTIVE and job.cancel_requested:
-            st.caption("Cancelling: it stops after the current batch, or once the validation pass under way "
-                       "ends.")
-        elif s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
-            try:
-                jobs.cancel(job)
-            except jobs.QueueError as exc:
-                st.error(f"Could not cancel: {exc}")
-            else:
-                st.rerun()  # the sidebar's job count too
+        cancel_button(job, s)
         if stopped := jobs.resumable(job, all_jobs):
             resume_button(job, stopped.name)
         if st.button("Load its settings into the form", key=f"load-{job.id}", on_click=on_load, args=(job,),
@@ -50,7 +50,29 @@ def job_entry(job: jobs.Job, all_jobs: list[jobs.Job], on_load: Callable[[jobs.J
         # the list redraws every 2 s: finished jobs draw their curves and log only when asked
         if s in jobs.ACTIVE or s == "failed" or st.toggle("Curves and log", key=f"show-{job.id}"):
             curves(job)
-            st.code(job.log_tail(12) or "(no log yet)", language="text")
+            st.code(job.log_tail(12) or "(no log yet)", language="text", wrap_lines=True)  # no line cut off
+
+
+def worker_entry(job: jobs.Job) -> None:
+    """A job that trains no config of its own (a sweep's worker): its state, Cancel and its log."""
+    s = job.state.get("state", "unknown")
+    with st.expander(f"{job.id} · **{s}** · a sweep's worker: its trials are on the Tune page"):
+        cancel_button(job, s)
+        st.code(job.log_tail(12) or "(no log yet)", language="text", wrap_lines=True)
+
+
+def cancel_button(job: jobs.Job, s: str) -> None:
+    """Cancel for a queued or running job (s: its state), or what cancelling it is waiting for."""
+    if s in jobs.ACTIVE and job.cancel_requested:
+        st.caption("Cancelling: it stops after the current batch, or once the validation pass under way "
+                   "ends.")
+    elif s in jobs.ACTIVE and st.button("Cancel", key=f"cancel-{job.id}"):
+        try:
+            jobs.cancel(job)
+        except jobs.QueueError as exc:
+            st.error(f"Could not cancel: {exc}")
+        else:
+            st.rerun()  # the sidebar's job count too
 
 
 def progress(s: str, latest: dict) -> None:
@@ -80,10 +102,10 @@ def resume_button(job: jobs.Job, run_name: str) -> None:
 
 def curves(job: jobs.Job) -> None:
     """The job's loss and accuracy curves side by side, once it has reported any."""
-    hist = job.progress.get("history", [])
-    if not hist:
+    reports = job.progress
+    if not reports.get("history"):
         return
-    loss, acc = job_curves(hist)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(loss, width="stretch", key=f"loss-{job.id}")
-    c2.plotly_chart(acc, width="stretch", key=f"acc-{job.id}")
+    loss, acc = job_curves(reports["history"], reports.get("latest"), resumed=bool(job.request.get("resume")))
+    row = st.container(horizontal=True)  # side by side where both fit, else one under the other
+    row.plotly_chart(loss, width=CHART_WIDTH, key=f"loss-{job.id}")
+    row.plotly_chart(acc, width=CHART_WIDTH, key=f"acc-{job.id}")

@@ -34,34 +34,49 @@ def answer_for(r: Run, image28: np.ndarray) -> dict:
     return {**predictor.answer(image28), "cal": predictor.calibration}
 
 
-def chart_title(name: str, answer: dict) -> str:
-    """A chart's short heading: the run, its top class and share, and whether that is unsure."""
-    return f"{name}: {answer['label']} ({percent(answer['confidence'])})" + (", unsure" if answer["unsure"] else "")
+def answer_text(answer: dict) -> str:
+    """The answer in words, as every banner on the page says it: '**Unsure — torn between …**' or
+    '**Coat** (93.1% calibrated confidence)'."""
+    if answer["unsure"]:
+        return f"**{describe(answer)}**"
+    return f"**{answer['label']}** ({percent(answer['confidence'])} calibrated confidence)"
 
 
 def show_answer(answer: dict, run_name: str) -> None:
     """The answer as a banner (a warning when unsure), and how its confidence was calibrated."""
     cal = answer["cal"]
-    if answer["unsure"]:
-        st.warning(f"**{describe(answer)}** — {run_name}")
-    else:
-        st.success(f"**{answer['label']}** ({percent(answer['confidence'])} calibrated confidence) — {run_name}")
+    (st.warning if answer["unsure"] else st.success)(f"{answer_text(answer)} — {run_name}")
     st.caption(f"The confidence is calibrated: the model's scores are softened or sharpened (temperature "
                f"{cal.temperature:.2f}; {cal.source}) so that on Fashion-MNIST an answer given at 80% is right about "
                f"80% of the time. Under {cal.threshold:.0%} the answer is 'unsure'."
                + (f" {describe_check(cal.check)}" if cal.check else ""))
 
 
+CARD_WIDTH = 300  # px: three charts a row in a 1400 px window, one a row at 900 px, never squeezed
+
+
 def top_k_charts(answer: dict, run_name: str, others: dict[str, Run], image28: np.ndarray, k: int) -> None:
-    """Top-k bars side by side: the answer of the run (run_name), then those of `others` (by widget
-    key) for the same image; a run whose checkpoint is refused says so in its column."""
-    cols = st.columns(1 + len(others))
-    cols[0].plotly_chart(top_k_bars(np.array(answer["probabilities"]), k, chart_title(run_name, answer)),
-                         width="stretch", key="pr.bars.main")
-    for col, (name, run) in zip(cols[1:], others.items()):
-        try:
-            other = answer_for(run, image28)
-            col.plotly_chart(top_k_bars(np.array(other["probabilities"]), k, chart_title(name, other)),
-                             width="stretch", key=f"pr.bars.{name}")
-        except ValueError as exc:
-            col.error(f"{name}: {exc}")
+    """Top-k bars in cards that wrap onto new rows: the answer of the run (run_name), then, each under
+    its own banner (unsure by its own threshold), those of `others` (by widget key) for the same image;
+    a run whose checkpoint is refused says so in its card."""
+    with st.container(horizontal=True):
+        _bars_card(run_name, answer, k, main=True)
+        for name, run in others.items():
+            try:
+                other = answer_for(run, image28)
+            except ValueError as exc:
+                with st.container(border=True, width=CARD_WIDTH):
+                    st.error(f"{name}: {exc}")
+                continue
+            _bars_card(name, other, k, main=False)
+
+
+def _bars_card(name: str, answer: dict, k: int, main: bool) -> None:
+    """One run's top-k bars under its name; a compared run's (not main) with its answer's banner."""
+    with st.container(border=True, width=CARD_WIDTH):
+        st.markdown(f"**{name}**" + (" · the answer above" if main else ""))
+        if not main:
+            (st.warning if answer["unsure"] else st.success)(answer_text(answer))
+        st.plotly_chart(top_k_bars(np.array(answer["probabilities"]), k, answer["unsure"]), width="stretch",
+                        key="pr.bars.main" if main else f"pr.bars.{name}", config={"displayModeBar": False})
+        st.caption(f"Unsure under {answer['cal'].threshold:.0%} calibrated confidence.")

@@ -1,5 +1,6 @@
-"""The Train page's form: a widget per TrainConfig field on the tab its metadata names, the model's
-card, the init_from picker, and the callbacks that fill the form from a recipe or a job."""
+"""The Train page's form: a widget per TrainConfig field on the tab its metadata names, under the plain
+label its metadata gives, the model's card, the init_from picker, the run's name, and the callbacks
+that fill the form from a recipe or a job."""
 from __future__ import annotations
 
 import json
@@ -15,21 +16,24 @@ from fashion_core.runs import Run
 from ui import common
 
 JSON_FIELDS = ("model_kwargs", "class_weights")  # edited as JSON text
+LABELS = {f.name: f.metadata.get("label", f.name) for f in fields(TrainConfig)}  # the form's plain labels
+NAME_KEY = "train.name"  # the run name box
+WIDE_FIELDS = ("model", "init_from")  # their options are long (run labels, model names): a row of their own
 FINE_TUNE_NOTE = (
-    "**init_from**: a finished run of the same model to start from (pick one, or type a run's folder); "
+    "**Start from a finished run**: one of the same model (pick one, or type a run's folder); "
     "keep its validation split (for the shipped flagships: *stratified*, 4000 images), "
     "or validation would score images it trained on. "
-    "**photo_dir**: a folder of real photos in garment folders (`t-shirt/`, `pants/`, "
+    "**Folder of labelled photos**: real photos in garment folders (`t-shirt/`, `pants/`, "
     "`shoes/`, … and `hat/`, `shorts/`, `skirt/` for garments with no class). "
-    "**photo_shares**: which quarters of them join each batch: *train*, *calib*, both, or "
+    "**Photo quarters to learn from**: which quarters of them join each batch: *train*, *calib*, both, or "
     "all four. Leave the two held-out quarters out and they stay a fair test; a run that "
     "learns from *calib* gets its unsure threshold from `scripts/photo_threshold_cv.py`, "
     "and a run that learns from all four is measured only by that script's cross-validation "
     "(each quarter by the recipe trained on the other three). "
-    "**outlier_weight**: how hard photos with no class are pushed towards \"unsure\". "
-    "**photo_target**: a shoe photo counts as right for any of Sandal, Sneaker, Ankle boot "
+    "**Weight of photos with no class**: how hard they are pushed towards \"unsure\". "
+    "**Shoe photo target**: a shoe photo counts as right for any of Sandal, Sneaker, Ankle boot "
     "(*any*), or learns to commit to its likeliest one (*top*). "
-    "**partial_outliers**: training garments cut to their top or bottom part and "
+    "**Cut garments per batch**: training garments cut to their top or bottom part and "
     "re-framed (trousers to shorts, a dress to a skirt), pushed towards \"unsure\" too; "
     "no photos needed.")
 
@@ -80,30 +84,54 @@ def config_form(groups: dict[str, list[str]], helps: dict[str, str], choices: di
     cfg, problems = _checked(values)
     if problems:
         tab_of = {name: group for group, names in tabbed.items() for name in names}
-        st.error("Fix this before training:\n" + "\n".join(
-            f"- {tab_of.get(p.split(':')[0], 'Augmentation')} tab · {p}" for p in problems))
+        st.error("Fix this before training:\n" + "\n".join(f"- {_where(p, tab_of)}" for p in problems))
         return None
     return cfg
 
 
+def _where(problem: str, tab_of: dict[str, str]) -> str:
+    """A problem ("field: what is wrong") with the tab it is on and, where it differs, its box's label."""
+    name = problem.split(":")[0]
+    box = f" · the “{LABELS[name]}” box" if _renamed(name) else ""
+    return f"{tab_of.get(name, 'Augmentation')} tab · {problem}{box}"
+
+
 def _fields_of(names: list[str], values: dict, helps: dict[str, str], choices: dict[str, tuple],
                start_runs: list[Run]) -> None:
-    """One tab's widgets, three columns wide; each value goes into `values`, which also says which
-    fields the values drawn so far leave unused (greyed out, with why in the help)."""
-    default = TrainConfig()
-    cols = st.columns(3)
-    for i, name in enumerate(names):
-        d = getattr(default, name)
-        if name in JSON_FIELDS:
-            d = json.dumps(list(d) if isinstance(d, tuple) else d)
-        with cols[i % 3]:
-            why = unused_because(name, values)
-            hint = " ".join(filter(None, (helps.get(name), why and f"({why.capitalize()}.)")))
-            if name == "init_from":
-                values[name] = init_from_input(f"cfg.{name}", values["model"], hint, start_runs)
-                continue
-            values[name] = common.field_input(name, d, f"cfg.{name}", choices.get(name), disabled=bool(why),
-                                              help=hint or None)
+    """One tab's widgets, three to a row (a wide field on a row of its own); each value goes into
+    `values`, which also says which fields the values drawn so far leave unused (greyed out, with why
+    in the help)."""
+    rows: list[list[str]] = []
+    for name in names:
+        if name in WIDE_FIELDS or not rows or rows[-1][0] in WIDE_FIELDS or len(rows[-1]) == 3:
+            rows.append([])
+        rows[-1].append(name)
+    for row in rows:  # a row at a time, inputs level at the bottom: a long label may take two lines
+        places = [st.container()] if row[0] in WIDE_FIELDS else st.columns(3, vertical_alignment="bottom")
+        for place, name in zip(places, row):
+            with place:
+                _field(name, values, helps, choices, start_runs)
+
+
+def _field(name: str, values: dict, helps: dict[str, str], choices: dict[str, tuple], start_runs: list[Run]) -> None:
+    """One field's widget under its plain label, its help naming the config field and, when the values so
+    far leave it unused, why it is greyed out; its value goes into `values`."""
+    d = getattr(TrainConfig(), name)
+    if name in JSON_FIELDS:
+        d = json.dumps(list(d) if isinstance(d, tuple) else d)
+    why = unused_because(name, values)
+    named = f"(config: {name})" if _renamed(name) else ""  # the name `--set` and config.json use
+    hint = " ".join(filter(None, (helps.get(name), named, why and f"({why.capitalize()}.)")))
+    if name == "init_from":
+        values[name] = init_from_input(f"cfg.{name}", values["model"], hint, start_runs)
+    else:
+        values[name] = common.field_input(LABELS[name], d, f"cfg.{name}", choices.get(name), disabled=bool(why),
+                                          help=hint or None)
+
+
+def _renamed(name: str) -> bool:
+    """Whether a config field's label hides its name (the help then names it)."""
+    return name in LABELS and LABELS[name] != name.replace("_", " ")
 
 
 def _checked(values: dict) -> tuple[TrainConfig | None, list[str]]:
@@ -132,8 +160,8 @@ def init_from_input(key: str, model: str, help: str, start_runs: list[Run]) -> s
     if (same := _listed_as(runs, current)) is not None:  # a job's absolute path, or a run's name typed in
         current = st.session_state[key] = same
     options = ["", *runs] + ([current] if current and current not in runs else [])
-    return st.selectbox("init_from", options, key=key, help=help, accept_new_options=True, persist_state="session",
-                        on_change=adopt_split, args=(key, runs),
+    return st.selectbox(LABELS["init_from"], options, key=key, help=help, accept_new_options=True,
+                        persist_state="session", on_change=adopt_split, args=(key, runs),
                         format_func=lambda p: common.run_label(runs[p]) + f" · {p}" if p in runs
                         else p or "none: start from the model's initial weights") or ""
 
@@ -182,6 +210,27 @@ def model_card(name: str, kwargs: str) -> None:
                   + (f" · the report's test accuracy: {info.reported_accuracy:.2f}%" if info.reported_accuracy
                      else " · the report gives no test accuracy"))
     st.info(f"**{name}** — {info.description}  \n{source}" + (f"  \n{info.notes}" if info.notes else ""))
+
+
+def run_name_input() -> tuple[str, str | None]:
+    """The box that names the run: (the name, "" for the default one; what is wrong with it, or None)."""
+    if st.session_state.pop("train.clear_name", False):  # the last name went to a queued job
+        st.session_state[NAME_KEY] = ""
+    name = st.text_input(
+        "Run name (optional)", key=NAME_KEY, max_chars=64, persist_state="session", width=360,
+        placeholder="e.g. resnet-lr0.01",
+        help="Names the job and its run folder, so Compare and Predict list the run by it. Letters, digits, "
+             "-, _ and . (not first); empty: the date, time and model, such as 20261124-101500-flagship.").strip()
+    problem = jobs.name_problem(name) if name else None
+    if problem:
+        st.error(f"{problem[0].upper()}{problem[1:]}.")
+    return name, problem
+
+
+def queued(job: jobs.Job) -> None:
+    """A job was queued: say so after the rerun that follows, with the name box emptied for the next run."""
+    st.session_state["train.toast"] = f"Queued job {job.id}: it is in the Jobs list below."
+    st.session_state["train.clear_name"] = True
 
 
 def set_concurrency() -> None:

@@ -13,12 +13,13 @@ def conv_bn(c_in: int, c_out: int, k: int = 3, stride: int = 1, padding: int | s
                          nn.BatchNorm2d(c_out), nn.ReLU())
 
 
-def dense(n_in: int, n_out: int, dropout: float = 0.0, bn: bool = False) -> nn.Sequential:
-    """Linear (-> BatchNorm1d) -> ReLU (-> Dropout)."""
+def dense(n_in: int, n_out: int, dropout: float = 0.0, bn: bool = False,
+          activation: type[nn.Module] = nn.ReLU) -> nn.Sequential:
+    """Linear (-> BatchNorm1d) -> activation (ReLU unless given) (-> Dropout)."""
     layers: list[nn.Module] = [nn.Linear(n_in, n_out)]
     if bn:
         layers.append(nn.BatchNorm1d(n_out))
-    layers.append(nn.ReLU())
+    layers.append(activation())
     if dropout:
         layers.append(nn.Dropout(dropout))
     return nn.Sequential(*layers)

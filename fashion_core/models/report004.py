@@ -7,12 +7,26 @@ from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 
-@register_model("AlexNet-like: 5x5 convs 32/64, FC 256/128, dropout 0.7", "004", 74.46)
-def alexnet_like(dropout: float = 0.7) -> nn.Module:
+# report 004 asks about ReLU vs PReLU vs ELU; LeakyReLU is the usual fourth. Each is its own module
+# per use (Captum's hooks need that).
+ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "prelu": nn.PReLU, "elu": nn.ELU}
+
+
+@register_model("AlexNet-like: 5x5 convs 32/64, FC 256/128, dropout 0.7", "004", 74.46,
+                notes="report 004's ablations are its keywords: kernel (3 or 5), filters (the two conv widths), "
+                      "fc (the two dense widths), dropout and activation (relu, leaky_relu, prelu, elu)")
+def alexnet_like(dropout: float = 0.7, kernel: int = 5, filters: tuple = (32, 64), fc: tuple = (256, 128),
+                 activation: str = "relu") -> nn.Module:
+    if kernel not in (3, 5) or activation not in ACTIVATIONS or len(filters) != 2 or len(fc) != 2:
+        raise ValueError("alexnet_like: kernel 3 or 5, two filters, two fc widths, activation one of "
+                         f"{', '.join(ACTIVATIONS)}")
+    act = ACTIVATIONS[activation]
+    (c1, c2), (f1, f2) = filters, fc
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), dense(64 * 7 * 7, 256, dropout), dense(256, 128, dropout), nn.Linear(128, 10))
+        nn.Conv2d(1, c1, kernel, padding=kernel // 2), act(), nn.MaxPool2d(2),
+        nn.Conv2d(c1, c2, kernel, padding=kernel // 2), act(), nn.MaxPool2d(2),
+        nn.Flatten(), dense(c2 * 7 * 7, f1, dropout, activation=act), dense(f1, f2, dropout, activation=act),
+        nn.Linear(f2, 10))
 
 
 @register_model("VGG-like: 3x3 conv pairs 32/64/96 with BN, dropout, global average pooling",
