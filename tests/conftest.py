@@ -39,3 +39,16 @@ def real_data_root() -> str | None:
 
     root = os.environ.get("FASHION_MNIST_ROOT")
     return root if root and is_available(root) else None
+
+
+def private_runs(tiny_run, base: Path):
+    """A copy of the tiny run in base/tiny-runs, so a test (or a job it starts) never adds runs to the
+    session's shared folder that later tests would list."""
+    import shutil
+
+    from fashion_core.runs import Run
+
+    runs = Path(base) / "tiny-runs"  # not base/runs: tests make their own runs folders there
+    if not (runs / tiny_run.name).exists():
+        shutil.copytree(tiny_run.path, runs / tiny_run.name)
+    return Run(runs / tiny_run.name)

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
+from conftest import private_runs
 from PIL import Image
 
 from browser import CHROMIUM, PAGES, REPO, launch, open_page, serve_app, wait_idle
@@ -36,7 +37,7 @@ def garment_png() -> bytes:
 @pytest.fixture(scope="module")
 def app(tmp_path_factory, fake_root, tiny_run):
     tmp = tmp_path_factory.mktemp("e2e")
-    env = {"FASHION_MNIST_ROOT": str(fake_root), "FASHION_RUNS_DIR": str(tiny_run.path.parent),
+    env = {"FASHION_MNIST_ROOT": str(fake_root), "FASHION_RUNS_DIR": str(private_runs(tiny_run, tmp).path.parent),
            "FASHION_JOBS_DIR": str(tmp / "jobs")}
     with serve_app(env, tmp / "streamlit.log") as url, playwright_api.sync_playwright() as p:
         browser = launch(p)
@@ -62,6 +63,7 @@ def test_every_page_renders(app):
         no_exception(page)
         sidebar = page.inner_text("[data-testid='stSidebar']")
         assert "Device:" in sidebar and "Predict & explain" in sidebar, sidebar
+        page.wait_for_timeout(1000)  # tables, charts and images draw after the script run
         shot(page, f"page-{name.lower()}")
 
 

@@ -10,6 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from conftest import private_runs
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
@@ -47,6 +48,7 @@ def fresh_caches():
 def ready(tmp_path, monkeypatch, fake_root, tiny_run):
     """Tiny data and one tiny trained run; no shipped checkpoints; embeddings cached in tmp."""
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    tiny_run = private_runs(tiny_run, tmp_path)
     monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
     monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
     monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
@@ -204,7 +206,7 @@ def browser_app(tmp_path_factory, fake_root, tiny_run):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
     tmp = tmp_path_factory.mktemp("browse")
-    env = {"FASHION_MNIST_ROOT": str(fake_root), "FASHION_RUNS_DIR": str(tiny_run.path.parent),
+    env = {"FASHION_MNIST_ROOT": str(fake_root), "FASHION_RUNS_DIR": str(private_runs(tiny_run, tmp).path.parent),
            "FASHION_JOBS_DIR": str(tmp / "jobs"), "FASHION_CORE_CACHE": str(tmp / "cache")}
     with serve_app(env, tmp / "streamlit.log") as url, playwright_api.sync_playwright() as p:
         browser = launch(p)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import private_runs
 import streamlit as st
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -116,6 +117,7 @@ def fresh_caches():
 def ready(tmp_path, monkeypatch, fake_root, tiny_run):
     """Tiny data and one tiny trained run; no shipped checkpoints."""
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    tiny_run = private_runs(tiny_run, tmp_path)
     monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
     monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
     monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
