@@ -10,8 +10,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
+from apptest import fresh_caches  # noqa: F401 (fixtures)
 from conftest import private_runs
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 import fashion_core.data as fdata
@@ -35,13 +35,6 @@ def start(page: str | None = None, query: dict[str, str] | None = None) -> AppTe
         at.switch_page(page)
         at.run()
     return at
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
 
 
 @pytest.fixture

@@ -11,12 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import private_runs
-import streamlit as st
+from apptest import fresh_caches, ready  # noqa: F401 (fixtures)
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
-import fashion_core.runs as fruns
 from fashion_core import explain
 from fashion_core.data import CLASSES
 from fashion_core.photos.pipeline import fit28, load_image, prepare, working_copy
@@ -105,23 +103,6 @@ def test_ten_bars_get_room_and_a_label_each():
 
 
 # --- the page ----------------------------------------------------------------------------------
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-
-
-@pytest.fixture
-def ready(tmp_path, monkeypatch, fake_root, tiny_run):
-    """Tiny data and one tiny trained run; no shipped checkpoints."""
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
-    tiny_run = private_runs(tiny_run, tmp_path)
-    monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
-    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
-    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
-    return tiny_run
 
 
 @pytest.fixture

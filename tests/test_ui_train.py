@@ -8,7 +8,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from apptest import empty, fresh_caches, text_of  # noqa: F401 (fixtures)
 from streamlit.testing.v1 import AppTest
 
 import fashion_core.data as fdata
@@ -31,29 +31,6 @@ def start(page: str = "pages/train.py") -> AppTest:
 
 def start_button(at: AppTest):
     return next(b for b in at.button if b.label == "Start training")
-
-
-def text_of(at: AppTest) -> str:
-    return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "code")
-                     for e in getattr(at, kind))
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-
-
-@pytest.fixture
-def empty(tmp_path, monkeypatch):
-    """No dataset anywhere and no runs at all (not even shipped checkpoints)."""
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("FASHION_RUNS_DIR", str(tmp_path / "runs"))
-    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
-    monkeypatch.setattr(fdata, "CACHE_DIR", tmp_path / "cache")
-    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
-    return tmp_path
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-import streamlit as st
+from apptest import fresh_caches  # noqa: F401 (fixtures)
 from streamlit.testing.v1 import AppTest
 
 import fashion_core.runs as fruns
@@ -43,13 +43,6 @@ def own_space(at: AppTest, settings: list[str]) -> None:
     at.selectbox(key="tune.model").set_value("mlp_baseline")
     at.multiselect(key="tune.space").set_value(settings).run()
     assert not at.exception
-
-
-@pytest.fixture(autouse=True)
-def fresh_caches():
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
 
 
 @pytest.fixture
