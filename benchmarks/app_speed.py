@@ -175,7 +175,7 @@ def embed_worker(version: str, method: str, n: int) -> None:
     """In a fresh process: seconds for one map (coordinates, then hover images and HTML), twice."""
     from fashion_core import dataset_stats as ds
     from fashion_core.data import load_split
-    from ui.embedding_view import embedding_html
+    from ui.embedding_view import embedding_map
 
     torch.set_num_threads(APP_TORCH_THREADS)
     data = load_split(True)
@@ -186,7 +186,7 @@ def embed_worker(version: str, method: str, n: int) -> None:
         t0 = time.perf_counter()
         xy = ds.embed(images, method, 0) if version == "now" else before_embed(images, method, 0)
         t1 = time.perf_counter()
-        html = (embedding_html(xy, labels, images.numpy(), idx, "component/plotly_js/plotly.min.js")
+        html = (json.dumps(embedding_map(xy, labels, images.numpy(), idx))
                 if version == "now" else before_html(xy, labels, images.numpy(), idx))
         out.append({"embed": t1 - t0, "html": time.perf_counter() - t1, "kB": len(html) // 1000})
     print(json.dumps(out))
@@ -221,7 +221,7 @@ def embedding_in_browser(page, base: str, methods: list[str]) -> dict[str, list[
         shown = seed - 1 if key == "first map in a tab" else seed
         page.get_by_text(f"{method} of 2,000 train images (seed {shown})").wait_for(timeout=600_000)
         page.wait_for_function(IDLE_JS, timeout=600_000, polling=20)
-        page.frame_locator("iframe").first.locator(".js-plotly-plot .main-svg").first.wait_for(
+        page.frame_locator("iframe").first.locator(f"body[data-drawn*='/{method}/2000/{shown}/'] .main-svg").first.wait_for(
             state="attached", timeout=120_000)
         out.setdefault(key, []).append(time.perf_counter() - t0)
     return out

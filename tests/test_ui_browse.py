@@ -20,7 +20,8 @@ from browser import CHROMIUM, launch, serve_app, wait_idle
 from fashion_core import compare, dataset_stats as ds
 from fashion_core.runs import Run
 from ui.charts import confusion_figure
-from ui.embedding_view import embedding_html
+import ui
+from ui.embedding_view import embedding_map
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 
@@ -161,16 +162,18 @@ def test_pca_map_separates_the_classes(fake_root):
     assert np.linalg.norm(centres[:, None] - centres[None], axis=2)[~np.eye(10, dtype=bool)].max() > spread
 
 
-def test_embedding_page_loads_plotly_by_address_and_its_images_as_one_sheet(fake_root):
+def test_embedding_map_sends_points_and_one_sheet_of_images_not_plotly(fake_root):
     data = fdata.load_split(False, fake_root)
     idx = np.arange(120)
     images = data.images[idx].numpy()
     sheet = ds.contact_sheet(images, columns=50)
     assert sheet.shape == (3 * 28, 50 * 28) and np.array_equal(sheet[28:56, 28 * 3:28 * 4], images[53])
-    html = embedding_html(np.random.default_rng(0).normal(size=(120, 2)), data.labels[idx].numpy(), images, idx,
-                          "component/x/plotly.min.js")
-    assert 'src="component/x/plotly.min.js"' in html and len(html) < 200_000  # not plotly's 4.6 MB
-    assert html.count("data:image/png;base64,") == 1  # one sheet, not an image per point
+    drawing = embedding_map(np.random.default_rng(0).normal(size=(120, 2)), data.labels[idx].numpy(), images, idx)
+    figure = json.loads(drawing["figure"])
+    assert len(figure["data"]) == 10 and len(drawing["figure"]) < 100_000  # points, not plotly's 4.6 MB
+    assert "data:image" not in drawing["figure"] and drawing["sheet"].startswith("data:image/png;base64,")
+    page = (Path(ui.__file__).parent / "embedding_map" / "index.html").read_text()
+    assert "Plotly.react" in page and "plotly_hover" in page  # redrawn in place, hover wired
 
 
 def test_dataset_page_draws_the_map(ready):
