@@ -1,4 +1,4 @@
-"""Command line: python -m fashion_core list-models | train | evaluate | predict | ensemble | sweep."""
+"""Command line: python -m fashion_core list-models | train | evaluate | predict | ensemble | sweep | gan."""
 from __future__ import annotations
 
 import argparse
@@ -174,6 +174,69 @@ def _cmd_sweep(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gan(args: argparse.Namespace) -> int:
+    from fashion_core import gan
+
+    if args.action == "quality":
+        from fashion_core.gan_quality import measure, report_lines
+
+        print("\n".join(report_lines(measure(args.run_dir, args.classifier, args.n))))
+        return 0
+    if args.action == "sample":
+        from PIL import Image
+
+        grid = gan.sample_grid(gan.load_generator(args.run_dir), args.per_class,
+                              gan.GRID_SEED if args.seed is None else args.seed)
+        Image.fromarray(grid).save(args.out)
+        print(args.out)
+        return 0
+    return _train_gan(args, gan)
+
+
+def _train_gan(args: argparse.Namespace, gan) -> int:
+    from tqdm import tqdm
+
+    from fashion_core.config import GanConfig, parse_setting
+    from fashion_core.runs import read_config
+
+    saved = (Path(args.run_dir) / "config.json").exists()
+    settings = read_config(Path(args.run_dir)).to_dict() if saved else {}  # resuming: the run's own config
+    for flag in ("epochs", "batch_size", "device", "seed"):
+        if getattr(args, flag) is not None:
+            settings[flag] = getattr(args, flag)
+    for item in args.set or []:
+        key, value = parse_setting(item)
+        settings[key] = value
+    cfg = GanConfig.from_dict(settings).validate()
+    run_dir = Path(args.run_dir)
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
+
+    def show(p: dict) -> None:
+        if p.get("phase") == "train":
+            bar.total = p["total_steps"]
+            bar.update(p["step"] - bar.n)
+            bar.set_description(f"epoch {p['epoch']}/{p['epochs']}")
+            bar.set_postfix(d=f"{p['d_loss']:.3f}", g=f"{p['g_loss']:.3f}", img_s=f"{p['images_per_s']:.0f}",
+                            refresh=False)
+        elif p.get("phase") == "epoch":
+            tqdm.write(f"epoch {p['epoch']}: D loss {p['d_loss']:.3f}, G loss {p['g_loss']:.3f} "
+                       f"({p['time_s']:.0f}s); samples in {run_dir / 'samples'}", file=sys.stderr)
+
+    print(f"run: {run_dir}", file=sys.stderr)
+    try:
+        run = gan.train_gan(cfg, run_dir, show, lambda: stopping["now"])
+    finally:
+        bar.close()
+    state = run.status.get("state")
+    if state != "done":
+        print(f"stopped: {state}; resume with: python -m fashion_core gan train {run_dir}", file=sys.stderr)
+        return 1
+    print(json.dumps({"run": str(run_dir), "epochs": cfg.epochs, "samples": str(run_dir / "samples")}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from fashion_core.config import RECIPES
 
@@ -232,6 +295,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--storage", help="an Optuna RDB URL (postgresql://user@host/db) shared by every worker; "
                                      "default: an SQLite file under runs/sweeps/NAME")
     p.set_defaults(fn=_cmd_sweep)
+
+    p = sub.add_parser("gan", help="a class-conditional GAN: train one (resumes a stopped run), measure its "
+                                   "quality with a shipped classifier, or save a grid of its samples")
+    p.add_argument("action", choices=["train", "quality", "sample"])
+    p.add_argument("run_dir", help="the generator's run folder (train: made if new, e.g. runs/gans/mine)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--device")
+    p.add_argument("--seed", type=int, help="train: the run's seed; sample: the grid's noise")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="train: any GanConfig field (JSON value)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--classifier", help="quality: the classifier run whose features are compared "
+                                        "(default: checkpoints/flagship)")
+    p.add_argument("-n", type=int, default=10_000, help="quality: images generated (and test images compared)")
+    p.add_argument("--per-class", dest="per_class", type=int, default=10, help="sample: images per class")
+    p.add_argument("--out", default="samples.png", help="sample: the PNG to write")
+    p.set_defaults(fn=_cmd_gan)
 
     args = parser.parse_args(argv)
     try:

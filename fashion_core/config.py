@@ -144,6 +144,7 @@ SCHEDULES = ("none", "exponential", "plateau", "cosine", "onecycle")
 LOSSES = ("ce", "weighted_ce", "focal")
 INITS = ("default", "he", "glorot")
 VAL_SPLITS = ("random", "stratified", "none")
+SYNTHETIC_MODES = ("random", "difficult")
 # report 003 doubles the loss of its four hard classes: T-shirt, Pullover, Coat, Shirt
 HARD_CLASS_WEIGHTS = (2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 2.0, 1.0, 1.0, 1.0)
 
@@ -212,8 +213,29 @@ class ConfigError(ValueError):
         self.problems = list(problems)
 
 
+class _Checked:
+    """The field checks TrainConfig and GanConfig share: each problem is "field: what is wrong (got value)"."""
+
+    def _failed(self, *checks: tuple[bool, str, str]) -> list[str]:
+        """The (ok, field, message) checks that failed, each as "field: message (got value)"."""
+        return [f"{name}: {msg} (got {getattr(self, name)!r})" for ok, name, msg in checks if not ok]
+
+    def _type_problems(self) -> list[str]:
+        """Every plain field whose value is not of its default's type (an int is a number, a bool is not)."""
+        problems = []
+        for f in fields(self):
+            kind = type(f.default) if f.default is not MISSING else None
+            if kind in (int, float, str, bool):
+                value = getattr(self, f.name)
+                ok = (isinstance(value, kind) if kind in (str, bool) else not isinstance(value, bool) and
+                      isinstance(value, (int, float) if kind is float else int))
+                problems += self._failed((ok, f.name, {int: "must be an integer", float: "must be a number",
+                                                       str: "must be text", bool: "must be true or false"}[kind]))
+        return problems
+
+
 @dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(_Checked):
     """Every setting of a training run. Each field's metadata gives the Train form's plain label ("label"),
     tab ("group") and the help text it shows ("help"); see field_groups and field_help."""
 
@@ -322,6 +344,16 @@ class TrainConfig:
     partial_outliers: int = field(default=0, metadata={
         "label": "cut garments per batch (0 = off)", "group": "Fine-tune",
         "help": "per batch, garments cut to their top or bottom part, uniform target"})
+    synthetic_from: str = field(default="", metadata={
+        "label": "generator run", "group": "Synthetic data",
+        "help": "a trained GAN's run folder (python -m fashion_core gan train): where synthetic images come from"})
+    synthetic_fraction: float = field(default=0.0, metadata={
+        "label": "share of each batch generated", "group": "Synthetic data",
+        "help": "0 = off; else this share of every batch is drawn from the generator, on the training device"})
+    synthetic_mode: str = field(default="random", metadata={
+        "label": "which generated images", "group": "Synthetic data",
+        "help": "random: any; difficult: of 4 candidates each, the ones the model in training is least sure of "
+                "(report 001: GAN images help when they are difficult ones)"})
     seed: int = field(default=0, metadata={
         "label": "random seed", "group": "Data split", "help": "fixes the split, the initial weights and the batches"})
     device: str = field(default="auto", metadata={"label": "device", "group": "Device", "help": "auto, cpu or cuda"})
@@ -336,6 +368,7 @@ class TrainConfig:
             raise ConfigError(problems)
         problems = self._model_problems() + self._range_problems() + self._init_from_problems()
         problems += self._photo_problems((*PHOTO_MAPPING, *PHOTO_UNMAPPED), PHOTO_QUARTERS)
+        problems += self._synthetic_problems()
         problems += self._failed(
             (re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
              "must be auto, cpu, cuda or cuda:N"),
@@ -352,23 +385,6 @@ class TrainConfig:
         if problems:
             raise ConfigError(problems)
         return self
-
-    def _failed(self, *checks: tuple[bool, str, str]) -> list[str]:
-        """The (ok, field, message) checks that failed, each as "field: message (got value)"."""
-        return [f"{name}: {msg} (got {getattr(self, name)!r})" for ok, name, msg in checks if not ok]
-
-    def _type_problems(self) -> list[str]:
-        """Every plain field whose value is not of its default's type (an int is a number, a bool is not)."""
-        problems = []
-        for f in fields(self):
-            kind = type(f.default) if f.default is not MISSING else None
-            if kind in (int, float, str, bool):
-                value = getattr(self, f.name)
-                ok = (isinstance(value, kind) if kind in (str, bool) else not isinstance(value, bool) and
-                      isinstance(value, (int, float) if kind is float else int))
-                problems += self._failed((ok, f.name, {int: "must be an integer", float: "must be a number",
-                                                       str: "must be text", bool: "must be true or false"}[kind]))
-        return problems
 
     def _model_problems(self) -> list[str]:
         """A registered model, and keywords its constructor takes."""
@@ -464,6 +480,21 @@ class TrainConfig:
             (self.photo_target in ("any", "top"), "photo_target", "must be 'any' or 'top'"),
             (isinstance(self.partial_outliers, int) and 0 <= self.partial_outliers <= 1024, "partial_outliers",
              "must be an integer 0..1024"))
+
+    def _synthetic_problems(self) -> list[str]:
+        """A share in [0, 1), a known mode, and a generator run to draw from whenever the share is not 0."""
+        problems = self._failed(
+            (0 <= self.synthetic_fraction < 1, "synthetic_fraction", "must be in [0, 1) (0 = off)"),
+            (self.synthetic_mode in SYNTHETIC_MODES, "synthetic_mode", f"must be one of {SYNTHETIC_MODES}"),
+            (not self.synthetic_fraction or bool(self.synthetic_from), "synthetic_from",
+             "needs a generator run when synthetic_fraction is above 0"))
+        if self.synthetic_from:
+            src = Path(self.synthetic_from)
+            raw = _json_or_none(src / "config.json")
+            kind = raw.get("kind") if isinstance(raw, dict) else None
+            problems += self._failed((kind == GanConfig.kind and (src / "best.pt").is_file(), "synthetic_from",
+                                      "must be a trained generator's run folder (config.json of kind gan, best.pt)"))
+        return problems
 
     # --- JSON round trip ------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -573,3 +604,80 @@ def recipe(name: str, **overrides) -> TrainConfig:
     if name not in RECIPES:
         raise ValueError(f"recipe: unknown recipe {name!r}; choose one of {', '.join(RECIPES)}")
     return TrainConfig.from_dict({**RECIPES[name], **overrides})
+
+
+def _json_or_none(path: Path) -> Any:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class GanConfig(_Checked):
+    """Every setting of a class-conditional GAN run (fashion_core.gan): the networks' sizes, which are all
+    a generator needs to be rebuilt, and the training recipe (hinge loss, spectral norm, Adam, and an
+    exponential moving average of the generator, which is what samples come from)."""
+
+    kind: ClassVar[str] = "gan"
+    model: ClassVar[str] = "cgan"  # what job and run lists show in their model column
+    loss: ClassVar[str] = "hinge"
+
+    latent_dim: int = field(default=64, metadata={"label": "latent size", "help": "numbers per noise vector z"})
+    g_width: int = field(default=24, metadata={
+        "label": "generator width", "help": "channels of the generator's last block (x2, x4 before it)"})
+    d_width: int = field(default=24, metadata={
+        "label": "discriminator width", "help": "channels of the discriminator's first conv (x2, x4 after it)"})
+    epochs: int = field(default=10, metadata={"label": "epochs", "help": "passes over the training images"})
+    batch_size: int = field(default=128, metadata={"label": "images per batch", "help": "real images per step"})
+    lr_g: float = field(default=2e-4, metadata={"label": "generator learning rate", "help": "Adam"})
+    lr_d: float = field(default=2e-4, metadata={"label": "discriminator learning rate", "help": "Adam"})
+    beta1: float = field(default=0.5, metadata={"label": "beta 1", "help": "Adam's first-moment decay, both nets"})
+    beta2: float = field(default=0.999, metadata={"label": "beta 2", "help": "Adam's second-moment decay, both nets"})
+    ema_decay: float = field(default=0.999, metadata={
+        "label": "generator averaging decay", "help": "samples come from this moving average of the generator"})
+    train_subset: int = field(default=0, metadata={
+        "label": "training images to use (0 = all)", "help": "the first N training images (0 = all)"})
+    seed: int = field(default=0, metadata={"label": "random seed", "help": "fixes the weights, batches and noise"})
+    device: str = field(default="auto", metadata={"label": "device", "help": "auto, cpu or cuda"})
+    note: str = field(default="", metadata={"label": "note", "help": "free text"})
+
+    def validate(self) -> "GanConfig":
+        """Raise ConfigError naming every bad field; return self when all is well."""
+        problems = self._type_problems()
+        if not problems:
+            problems = self._failed(
+                (8 <= self.latent_dim <= 512, "latent_dim", "must be an integer 8..512"),
+                (4 <= self.g_width <= 256, "g_width", "must be an integer 4..256"),
+                (4 <= self.d_width <= 256, "d_width", "must be an integer 4..256"),
+                (1 <= self.epochs <= 1000, "epochs", "must be an integer 1..1000"),
+                (2 <= self.batch_size <= 4096, "batch_size", "must be an integer 2..4096"),
+                (0 < self.lr_g <= 1, "lr_g", "must be in (0, 1]"), (0 < self.lr_d <= 1, "lr_d", "must be in (0, 1]"),
+                (0 <= self.beta1 < 1, "beta1", "must be in [0, 1)"), (0 <= self.beta2 < 1, "beta2", "must be in [0, 1)"),
+                (0 <= self.ema_decay < 1, "ema_decay", "must be in [0, 1)"),
+                (self.train_subset >= 0, "train_subset", "must be >= 0"),
+                (0 <= self.seed < 2**32, "seed", "must be in [0, 2^32)"),
+                (re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
+                 "must be auto, cpu, cuda or cuda:N"))
+        if problems:
+            raise ConfigError(problems)
+        return self
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "GanConfig":
+        """Build from a dict (a run's config.json or a form); unknown keys are an error."""
+        if not isinstance(d, dict):
+            raise ValueError(f"a GAN config is a JSON object of GanConfig fields (got {type(d).__name__})")
+        if d.get("kind", cls.kind) != cls.kind:
+            raise ValueError(f"kind: a {d['kind']!r} run's config is not a GAN config")
+        d = {k: v for k, v in d.items() if k != "kind"}
+        unknown = set(d) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"{sorted(unknown)[0]}: unknown GAN config field")
+        return cls(**d)
+
+    def replace(self, **changes) -> "GanConfig":
+        return replace(self, **changes)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fashion_core import runs as run_folders
-from fashion_core.config import TrainConfig
+from fashion_core.config import GanConfig, TrainConfig
 from fashion_core.data import data_root
 from fashion_core.runs import atomic_write_json, new_run_dir, read_json, runs_dir
 
@@ -85,9 +85,16 @@ class Job:
         return self.request.get("sweep")
 
     @property
-    def config(self) -> TrainConfig:
-        """A training job's config (a sweep job's trials each have their own: see fashion_core.sweeps)."""
-        return TrainConfig.from_dict(self.request["config"])
+    def kind(self) -> str:
+        """"train" (a classifier), "gan" (a generator, fashion_core.gan) or "sweep" (a sweep's worker)."""
+        req = self.request
+        return "sweep" if "sweep" in req else "gan" if "gan" in req else "train"
+
+    @property
+    def config(self) -> TrainConfig | GanConfig:
+        """A training or GAN job's config (a sweep job's trials each have their own: see fashion_core.sweeps)."""
+        req = self.request
+        return GanConfig.from_dict(req["gan"]) if "gan" in req else TrainConfig.from_dict(req["config"])
 
     @property
     def cancel_requested(self) -> bool:
@@ -151,6 +158,23 @@ def name_problem(name: str, runs: str | os.PathLike | None = None) -> str | None
     folders = (jobs_dir(), Path(runs or runs_dir()), run_folders.CHECKPOINT_DIR)  # read now: tests move them
     taken = [d / name for d in folders if (d / name).exists()]
     return f"the name {name} is taken: {taken[0]} exists" if taken else None
+
+
+def submit_gan(config: GanConfig, data: str | os.PathLike | None = None, runs: str | os.PathLike | None = None,
+               name: str = "") -> Job:
+    """Queue the training of a generator (fashion_core.gan) into RUNS/gans/NAME; DuplicateJob when a queued
+    or running job has these settings (a second click, a second tab)."""
+    config.validate()
+    request = {"gan": config.to_dict(), "data_root": str(data_root(data).resolve()),
+               "runs_dir": str(Path(runs or runs_dir()).resolve())}
+    with _lock():
+        if name and (problem := name_problem(name, Path(request["runs_dir"]) / "gans")):
+            raise ValueError(problem)
+        if twin := next((j for j in _active_jobs() if j.kind == "gan" and j.config == config), None):
+            raise DuplicateJob(f"Job {twin.id} with exactly these settings is already {twin.state.get('state')}")
+        job = _queue(config.model, request, f"queued: a generator, {config.epochs} epoch(s)", name=name)
+    tick()
+    return job
 
 
 def submit_sweep(name: str, storage: str | None = None, data: str | os.PathLike | None = None,
@@ -235,7 +259,7 @@ def _resolved(config: TrainConfig) -> TrainConfig:
 def unfinished_twin(config: TrainConfig) -> Job | None:
     """A queued or running job with exactly these settings (a double click on "Start training"), or None."""
     config = _resolved(config)
-    return next((j for j in _active_jobs() if not j.sweep and j.config == config), None)
+    return next((j for j in _active_jobs() if j.kind == "train" and j.config == config), None)
 
 
 def _active_jobs() -> list[Job]:
@@ -401,7 +425,7 @@ def _progress_writer(job: Job):
         p = {**p, "time": time.time()}
         if p.get("phase") in ("train", "epoch"):
             record(history, {k: p[k] for k in ("phase", "step", "epoch", "train_loss", "train_acc",
-                                               "val_loss", "val_acc", "time") if k in p})
+                                               "val_loss", "val_acc", "d_loss", "g_loss", "time") if k in p})
         final = p.get("phase") in ("epoch", "test", "done", "cancelled")
         if final or p["time"] - last_write[0] >= 0.5:
             last_write[0] = p["time"]
@@ -409,7 +433,9 @@ def _progress_writer(job: Job):
         if p.get("phase") in ("train", "epoch") and not announced:  # the first report, whichever comes first
             announced.append(True)
             job.log(f"training (epoch {p['epoch']}/{p['epochs']}); a line per epoch follows")
-        if p.get("phase") == "epoch":
+        if p.get("phase") == "epoch" and "d_loss" in p:  # a generator's epoch
+            job.log(f"epoch {p['epoch']}/{p['epochs']}: D loss {p['d_loss']:.3f}, G loss {p['g_loss']:.3f}")
+        elif p.get("phase") == "epoch":
             val = f", val acc {p['val_acc']:.2f}%" if "val_acc" in p else ""
             job.log(f"epoch {p['epoch']}/{p['epochs']}: train loss {p['train_loss']:.4f}, "
                     f"train acc {p['train_acc']:.2f}%{val}")
@@ -435,8 +461,9 @@ def _claim(job: Job, config: TrainConfig) -> Path | None:
             return None
         if job.state.get("state") != "starting":
             return None
-        run_dir = (Path(req["resume"]) if req.get("resume")  # train() carries on from its last.pt
-                   else new_run_dir(config.model, Path(req["runs_dir"]), name=job.id))  # the job's name
+        base = Path(req["runs_dir"]) / ("gans" if job.kind == "gan" else "")  # generators apart from classifiers
+        run_dir = (Path(req["resume"]) if req.get("resume")  # training carries on from its last.pt
+                   else new_run_dir(config.model, base, name=job.id))  # the job's name
         job.set_state("running", pid=os.getpid(), run_dir=str(run_dir))
     return run_dir
 
@@ -467,6 +494,31 @@ def run_sweep_job(job: Job) -> int:
     return code
 
 
+def run_gan_job(job: Job) -> int:
+    """Body of a GAN job's runner: train the generator, record the outcome, start the next job."""
+    from fashion_core.gan import train_gan  # late: keeps the queue import light for the app
+
+    try:
+        config = job.config
+        run_dir = _claim(job, config)
+        if run_dir is None:
+            job.log("not run: the job was cancelled or given up on before its runner started")
+            return 0
+        job.log(f"runner pid {os.getpid()}, generator run {run_dir}")
+        run = train_gan(config, run_dir, _progress_writer(job), lambda: job.cancel_requested or _terminated.is_set(),
+                        job.request["data_root"])
+        done = run.status.get("state") == "done"
+        job.log("done: samples in " + str(run_dir / "samples") if done else
+                ("stopped by SIGTERM" if _terminated.is_set() else "cancelled") + "; Resume carries it on")
+        _set_final(job, "done" if done else "cancelled")
+        code = 0
+    except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
+        code = _failed(job, exc)
+    finally:
+        tick()
+    return code
+
+
 def _failed(job: Job, exc: BaseException) -> int:
     """Record a runner's failure with its traceback in the log; the runner's exit code."""
     job.log("failed:\n" + traceback.format_exc())
@@ -480,6 +532,8 @@ def run_job(job: Job) -> int:
 
     if job.sweep:
         return run_sweep_job(job)
+    if job.kind == "gan":
+        return run_gan_job(job)
     run_dir = None
     try:
         config = TrainConfig.from_dict(job.request["config"])

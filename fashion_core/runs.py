@@ -1,7 +1,8 @@
 """A run is a directory: config.json, metrics.jsonl, status.json, best.pt, last.pt, eval.json, calibration.json.
 
-A run has a kind, saved in config.json: "train" (a TrainConfig and its weights) or "ensemble" (an
-EnsembleConfig: a soft vote of trained runs). Code loops over `Run.members()` instead of branching.
+A run has a kind, saved in config.json: "train" (a TrainConfig and its weights), "ensemble" (an
+EnsembleConfig: a soft vote of trained runs) or "gan" (a GanConfig: a generator, fashion_core.gan).
+Code loops over `Run.members()` instead of branching.
 
 Every write is atomic (temp file in the same folder, then os.replace) so a killed process never
 leaves a half-written file; loading rebuilds the model from config.json alone (weights_only=True).
@@ -22,7 +23,7 @@ from typing import Any, ClassVar
 import torch
 import torch.nn as nn
 
-from fashion_core.config import TrainConfig
+from fashion_core.config import GanConfig, TrainConfig
 from fashion_core.data import FashionData, load_split, split_indices
 from fashion_core.models import create_model, report_of
 from fashion_core.models.soft_vote import SoftVote
@@ -147,7 +148,7 @@ class EnsembleConfig:
         return cls(tuple(members), tuple(weights), str(d.get("note", ""))).validate()
 
 
-RunConfig = TrainConfig | EnsembleConfig
+RunConfig = TrainConfig | EnsembleConfig | GanConfig
 
 
 def config_json(cfg: RunConfig) -> dict[str, Any]:
@@ -163,6 +164,8 @@ def read_config(path: Path) -> RunConfig:
     kind = raw.get("kind", "train")
     if kind == "ensemble":
         return EnsembleConfig.from_dict({k: v for k, v in raw.items() if k != "kind"})
+    if kind == "gan":  # a generator (fashion_core.gan): its runs live in gans/ folders of their own
+        return GanConfig.from_dict(raw)
     if kind != "train":
         raise ValueError(f"{Path(path).name}/config.json: unknown run kind {kind!r}")
     legacy = read_json(Path(path) / "ensemble.json")  # an ensemble written before runs had kinds
@@ -189,9 +192,10 @@ class Run:
         return self.config.kind
 
     def members(self) -> list[Run]:
-        """The trained runs behind this one: [self] for a trained run, the voters of an ensemble."""
+        """The trained runs behind this one: [self] for a trained run (classifier or generator), the voters
+        of an ensemble."""
         cfg = self.config
-        if cfg.kind == "train":
+        if cfg.kind != "ensemble":  # a trained classifier, or a generator: its own weights
             return [self]
         found = [Run((self.path.parent / m).resolve()) for m in cfg.members]
         for m in found:
@@ -266,7 +270,8 @@ class Run:
 
     @property
     def shipped(self) -> bool:
-        return self.path.resolve().parent == CHECKPOINT_DIR
+        """In checkpoints/, directly or in a folder of its own kind there (checkpoints/gans/)."""
+        return CHECKPOINT_DIR.resolve() in self.path.resolve().parents
 
     @property
     def has_weights(self) -> bool:

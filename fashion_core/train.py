@@ -23,6 +23,7 @@ from fashion_core.config import TrainConfig
 from fashion_core.data import CLASSES, FashionData, load_split, split_indices
 from fashion_core.device import describe_device, resolve_device
 from fashion_core.evaluation import write_eval
+from fashion_core.gan import Generator, load_generator, to_unit
 from fashion_core.inference import autocast, evaluate, to_input
 from fashion_core.losses import make_loss, normalise_logits
 from fashion_core.models import create_model
@@ -100,6 +101,7 @@ class Session:
     y_train: torch.Tensor
     val: FashionData
     photos: tuple[torch.Tensor, torch.Tensor] | None  # (images uint8, target sets) on the device
+    synth: Generator | None  # where synthetic_fraction of each batch comes from
     steps_per_epoch: int
     total_steps: int
     epoch: int = 0
@@ -160,8 +162,9 @@ def setup(cfg: TrainConfig, run: Run, device: torch.device, report: Progress, da
     sched, per_step = make_scheduler(cfg, opt, total_steps)
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
            if cfg.ema_decay else None)
+    synth = load_generator(cfg.synthetic_from, device) if cfg.synthetic_fraction else None
     s = Session(cfg, run, device, model, opt, sched, per_step, make_loss(cfg, device), ema,
-                torch.Generator(device=device).manual_seed(cfg.seed), x_train, y_train, val, photos,
+                torch.Generator(device=device).manual_seed(cfg.seed), x_train, y_train, val, photos, synth,
                 steps_per_epoch, total_steps)
     if (run.path / "last.pt").exists():
         resume(s, run.path / "last.pt")
@@ -217,8 +220,11 @@ def training_step(s: Session, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Te
     """One optimiser step on the images at idx, plus photos and partial garments (scored by
     photo_loss); returns (loss, the batch's own logits, its labels)."""
     cfg, device = s.cfg, s.device
-    y = s.y_train[idx]
-    x = augment_batch(to_input(s.x_train[idx]), y, cfg.augment, s.aug_gen)
+    if s.synth is not None:
+        x, y = with_synthetic(s, idx)
+    else:
+        x, y = to_input(s.x_train[idx]), s.y_train[idx]
+    x = augment_batch(x, y, cfg.augment, s.aug_gen)
     extra, sets = [], []
     if s.photos is not None:
         pick = torch.randint(len(s.photos[0]), (cfg.photo_batch,), generator=s.aug_gen, device=device)
@@ -244,6 +250,30 @@ def training_step(s: Session, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         s.ema.update_parameters(s.model)
     s.step += 1
     return loss.detach(), logits[:len(y)].detach(), y
+
+
+DIFFICULT_CANDIDATES = 4  # synthetic_mode "difficult": generated candidates per image kept
+
+
+@torch.no_grad()
+def with_synthetic(s: Session, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The batch at idx as model input and labels, its last synthetic_fraction replaced by generated images
+    of random classes; in "difficult" mode, of DIFFICULT_CANDIDATES candidates per image, those the model
+    being trained gives the lowest probability of their class (wrong or unsure ones first)."""
+    k = round(s.cfg.synthetic_fraction * len(idx))
+    real = idx[:len(idx) - k]
+    n = k * (DIFFICULT_CANDIDATES if s.cfg.synthetic_mode == "difficult" else 1)
+    labels = torch.randint(len(CLASSES), (n,), generator=s.aug_gen, device=s.device)
+    z = torch.randn(n, s.synth.latent_dim, generator=s.aug_gen, device=s.device)
+    fake = to_unit(s.synth(z, labels))
+    if n > k:
+        s.model.eval()  # scoring must not move batch-norm statistics
+        with autocast(s.device):
+            p = s.model(fake.contiguous(memory_format=torch.channels_last)).float().softmax(1)
+        s.model.train()
+        keep = p.gather(1, labels[:, None]).squeeze(1).argsort()[:k]
+        fake, labels = fake[keep], labels[keep]
+    return torch.cat([to_input(s.x_train[real]), fake]), torch.cat([s.y_train[real], labels])
 
 
 def train_one_epoch(s: Session, report: Progress, stop: Callable[[], bool]) -> dict:

@@ -1,5 +1,5 @@
-"""Dataset: gallery, class balance, mean/std images, intensity histograms, embedding map and the
-augmentation playground."""
+"""Dataset: gallery, class balance, mean/std images, intensity histograms, embedding map, the
+augmentation playground and synthetic garments from a GAN."""
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
@@ -12,10 +12,13 @@ from ui import common
 
 common.require_router()
 from ui.embedding_view import embedding_panel
+from ui.synthetic_view import synthetic_panel
 
 st.title("Dataset")
 if not common.data_ready():
-    common.data_panel()
+    common.data_panel("so only generated garments can be shown")
+    st.subheader("Synthetic garments")
+    synthetic_panel(None)  # a shipped generator needs no dataset
     st.stop()
 
 train, test = common.split(True), common.split(False)
@@ -44,8 +47,8 @@ def _stats(which: str, root: str):
 
 
 mean, std, hist = _stats(which, str(data_root().resolve()))
-gallery, balance, means, hists, embedding, augment = st.tabs(
-    ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground"])
+gallery, balance, means, hists, embedding, augment, synthetic = st.tabs(
+    ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground", "Synthetic"])
 
 with gallery:
     c1, c2, c3 = st.columns([3, 1, 1])
@@ -118,3 +121,6 @@ with augment:
         grid = preview_grid(train.images[pick], cfg, int(seed), train.labels[pick])
         preview.image(ds.upscale(grid.numpy()), caption="top: original · bottom: augmented. Always training images, "
                       "whichever split is chosen above: only training batches are augmented.")
+
+with synthetic:
+    synthetic_panel(train)

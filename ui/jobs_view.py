@@ -24,7 +24,7 @@ def job_list(on_load: Callable[[jobs.Job], None]) -> None:
     for job in all_jobs:
         if "config" in job.request:
             job_entry(job, all_jobs, on_load)
-        else:  # a sweep's worker: it shares the slots, so it is listed; its trials are on the Tune page
+        else:  # a sweep's worker or a generator: it shares the slots, so it is listed; shown in full elsewhere
             worker_entry(job)
 
 
@@ -54,9 +54,11 @@ def job_entry(job: jobs.Job, all_jobs: list[jobs.Job], on_load: Callable[[jobs.J
 
 
 def worker_entry(job: jobs.Job) -> None:
-    """A job that trains no config of its own (a sweep's worker): its state, Cancel and its log."""
+    """A job that trains no classifier of its own (a sweep's worker, a generator): its state, Cancel and its log."""
     s = job.state.get("state", "unknown")
-    with st.expander(f"{job.id} · **{s}** · a sweep's worker: its trials are on the Tune page"):
+    where = ("a generator: its samples are on the Dataset page's Synthetic tab" if job.kind == "gan"
+             else "a sweep's worker: its trials are on the Tune page")
+    with st.expander(f"{job.id} · **{s}** · {where}"):
         cancel_button(job, s)
         st.code(job.log_tail(12) or "(no log yet)", language="text", wrap_lines=True)
 
