@@ -4,8 +4,9 @@ above it."""
 import streamlit as st
 
 from fashion_core import jobs
-from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, VAL_SPLITS, field_groups, field_help,
-                                 recipe_note)
+from fashion_core.config import (INITS, LOSSES, OPTIMIZERS, RECIPES, SCHEDULES, SYNTHETIC_MODES, VAL_SPLITS, field_groups,
+                                 field_help, recipe_note)
+from fashion_core.gan import list_generators
 from fashion_core.models import list_models
 from ui import common, train_form
 from ui.jobs_view import job_list
@@ -15,7 +16,8 @@ common.require_router()
 # the options of the fields picked from a list; the others get a widget for their default's type
 CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
            "init": INITS, "val_split": VAL_SPLITS, "device": ("auto", "cpu", "cuda"),
-           "photo_shares": ("train", "calib", "train,calib", "train,calib,held-out-a,held-out-b"), "photo_target": ("any", "top")}
+           "photo_shares": ("train", "calib", "train,calib", "train,calib,held-out-a,held-out-b"), "photo_target": ("any", "top"),
+           "synthetic_mode": SYNTHETIC_MODES, "synthetic_from": ("", *(str(r.path) for r in list_generators()))}
 
 st.title("Train")
 have_data = common.data_ready()

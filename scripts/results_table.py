@@ -4,12 +4,13 @@
 """
 from __future__ import annotations
 
-import re
+import sys
 from pathlib import Path
 
-from fashion_core.runs import CHECKPOINT_DIR, list_runs, result_row
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+from fashion_core.runs import CHECKPOINT_DIR, list_runs, result_row  # noqa: E402
+from readme_block import write_block  # noqa: E402
 
 
 # Report 003 gives validation accuracies (its stratified 4,000-image split, which its recipe here
@@ -45,11 +46,7 @@ def table() -> str:
 
 
 def main() -> None:
-    text = README.read_text()
-    block = f"<!-- results-table -->\n{table()}\n<!-- /results-table -->"
-    text = re.sub(r"<!-- results-table -->.*?<!-- /results-table -->", block, text, flags=re.S)
-    README.write_text(text)
-    print(block)
+    write_block("results-table", table())
 
 
 if __name__ == "__main__":

@@ -6,17 +6,15 @@ concluded next to what the study shows.
 """
 from __future__ import annotations
 
-import re
 import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path[:0] = [str(Path(__file__).resolve().parent.parent), str(Path(__file__).resolve().parent)]
 
 from fashion_core import sweeps  # noqa: E402
 from fashion_core.runs import CHECKPOINT_DIR  # noqa: E402
-
-README = Path(__file__).resolve().parent.parent / "README.md"
+from readme_block import write_block  # noqa: E402
 SHIPPED = CHECKPOINT_DIR / "sweeps"
 
 # what each report concluded from the experiment the preset reproduces (the reports' words, summarised)
@@ -73,10 +71,7 @@ def tables() -> str:
 
 
 def main() -> None:
-    text = README.read_text()
-    block = f"<!-- sweep-tables -->\n{tables()}\n<!-- /sweep-tables -->"
-    README.write_text(re.sub(r"<!-- sweep-tables -->.*?<!-- /sweep-tables -->", lambda _: block, text, flags=re.S))
-    print(block)
+    write_block("sweep-tables", tables())
 
 
 if __name__ == "__main__":

@@ -1,12 +1,16 @@
 """The shipped checkpoints load on a fresh clone, and (with real data) score what eval.json says."""
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from conftest import real_data_root
 from fashion_core.data import load_split
 from fashion_core.runs import CHECKPOINT_DIR, list_runs, load_model
 from fashion_core.inference import evaluate
+
+sys.path.insert(0, str(CHECKPOINT_DIR.parent / "scripts"))  # the scripts that write the README's tables
 
 SHIPPED = [r for r in list_runs(CHECKPOINT_DIR) if r.eval]
 LOADABLE = [r for r in SHIPPED if r.has_weights]
@@ -62,15 +66,10 @@ def test_the_honesty_check_covers_every_report_that_ships_a_fast_model_and_the_d
 
 
 def test_readme_results_table_is_the_one_the_script_writes_from_the_shipped_runs():
-    import importlib.util
-    import re
+    from readme_block import read_block
 
-    spec = importlib.util.spec_from_file_location("results_table", CHECKPOINT_DIR.parent / "scripts" / "results_table.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    readme = (CHECKPOINT_DIR.parent / "README.md").read_text()
-    block = re.search(r"<!-- results-table -->\n(.*?)\n<!-- /results-table -->", readme, re.S).group(1)
-    assert block == mod.table(), "README table is stale: run python scripts/results_table.py"
+    block = read_block("results-table")
+    assert block == _script("results_table").table(), "README table is stale: run python scripts/results_table.py"
     assert all(f"| {r.name} |" in block for r in SHIPPED)
 
 
@@ -112,3 +111,45 @@ def test_the_run_that_learned_from_every_photo_ships_the_folds_its_photo_numbers
     assert cal.source and 0.2 <= cal.threshold <= 0.95
     assert json.loads((run.path / "calibration.json").read_text())["threshold_source"].startswith(
         "mean of 4 cross-fitted thresholds")
+
+
+def _script(name: str):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, CHECKPOINT_DIR.parent / "scripts" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_shipped_generator_is_small_loads_and_met_its_measured_goals():
+    from fashion_core import gan
+    from fashion_core.runs import Run, read_json
+
+    run = Run(CHECKPOINT_DIR / "gans" / "cgan")
+    assert (run.path / "best.pt").stat().st_size <= 5 * 2**20 and not (run.path / "last.pt").exists()
+    images = gan.generate(gan.load_generator(run), gan.per_class(2))
+    assert images.shape == (20, 28, 28) and images.float().std() > 10  # garments, not a flat grey
+    q = read_json(run.path / "quality.json")
+    assert q["images"] == 10_000 and q["classifier"] == "flagship"
+    assert q["goals_met"] == {"agreement": True, "fd_over_floor": True, "diversity": True}, q
+
+
+def test_readme_gan_blocks_are_the_ones_the_script_writes():
+    from readme_block import read_block
+
+    study = _script("synthetic_study")
+    assert read_block("gan-quality") == study.quality_block()
+    assert read_block("synthetic-study") == study.table(study.read_json(study.RESULTS, {}) or {})
+    results = study.read_json(study.RESULTS, {})
+    assert {r["arm"] for r in results.values()} == set(study.ARMS)  # every arm...
+    assert all(sum(r["arm"] == arm for r in results.values()) >= 2 for arm in study.ARMS)  # ...over 2+ seeds
+
+
+def test_readme_sweep_tables_are_the_ones_the_script_writes_from_every_shipped_study():
+    from fashion_core.sweeps import SWEEP_PRESETS
+    from readme_block import read_block
+
+    tables = _script("sweep_table")
+    assert {p.stem for p in tables.SHIPPED.glob("*.db")} == set(SWEEP_PRESETS)
+    assert read_block("sweep-tables") == tables.tables()
