@@ -44,10 +44,43 @@ def _config_file(path: Path) -> dict:
     return loaded
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _with_flags(settings: dict, args: argparse.Namespace, flags: tuple[str, ...]) -> dict:
+    """settings with the given command-line flags and every --set FIELD=VALUE laid over them."""
+    from fashion_core.config import parse_setting
+
+    settings = {**settings, **{f: getattr(args, f) for f in flags if getattr(args, f) is not None}}
+    for item in args.set or []:
+        key, value = parse_setting(item)
+        settings[key] = value
+    return settings
+
+
+def _with_bar(fit, quiet: bool, postfix, epoch_line):
+    """fit(on_progress, should_stop) under a tqdm bar of its steps (postfix(report): the bar's numbers) and a
+    line per epoch (epoch_line(report)); SIGTERM stops it like Cancel, after the current batch."""
     from tqdm import tqdm
 
-    from fashion_core.config import RECIPES, TrainConfig, parse_setting
+    stopping = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
+    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=quiet, dynamic_ncols=True)
+
+    def show(p: dict) -> None:
+        if p.get("phase") == "train":
+            bar.total = p["total_steps"]
+            bar.update(p["step"] - bar.n)
+            bar.set_description(f"epoch {p['epoch']}/{p['epochs']}")
+            bar.set_postfix(**postfix(p), img_s=f"{p['images_per_s']:.0f}", refresh=False)
+        elif p.get("phase") == "epoch":
+            tqdm.write(epoch_line(p), file=sys.stderr)
+
+    try:
+        return fit(show, lambda: stopping["now"])
+    finally:
+        bar.close()
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from fashion_core.config import RECIPES, TrainConfig
     from fashion_core.runs import new_run_dir, read_config
     from fashion_core.train import train
 
@@ -57,35 +90,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
     settings.update(RECIPES[args.recipe] if args.recipe else {})
     if args.config:
         settings.update(_config_file(Path(args.config)))
-    for flag in ("model", "epochs", "batch_size", "lr", "optimizer", "schedule", "loss", "device", "seed"):
-        if getattr(args, flag) is not None:
-            settings[flag] = getattr(args, flag)
-    for item in args.set or []:
-        key, value = parse_setting(item)
-        settings[key] = value
-    cfg = TrainConfig.from_dict(settings).validate()  # before any folder is made
-    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.model)
-    stopping = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
-
-    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-
-    def show(p: dict) -> None:
-        if p.get("phase") == "train":
-            bar.total = p["total_steps"]
-            bar.update(p["step"] - bar.n)
-            bar.set_description(f"epoch {p['epoch']}/{p['epochs']}")
-            bar.set_postfix(loss=f"{p['train_loss']:.4f}", acc=f"{p['train_acc']:.2f}%",
-                            img_s=f"{p['images_per_s']:.0f}", refresh=False)
-        elif p.get("phase") == "epoch":
-            val = f" val {p['val_acc']:.2f}%" if "val_acc" in p else ""
-            tqdm.write(f"epoch {p['epoch']}: train {p['train_acc']:.2f}%{val} ({p['time_s']:.0f}s)", file=sys.stderr)
-
+    cfg = TrainConfig.from_dict(_with_flags(settings, args, ("model", "epochs", "batch_size", "lr", "optimizer",
+                                                             "schedule", "loss", "device", "seed"))).validate()
+    run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.model)  # made once the config is valid
     print(f"run: {run_dir}", file=sys.stderr)
-    try:
-        run = train(cfg, run_dir, show, lambda: stopping["now"])
-    finally:
-        bar.close()
+    run = _with_bar(lambda show, stop: train(cfg, run_dir, show, stop), args.quiet,
+                    lambda p: {"loss": f"{p['train_loss']:.4f}", "acc": f"{p['train_acc']:.2f}%"},
+                    lambda p: f"epoch {p['epoch']}: train {p['train_acc']:.2f}%"
+                              + (f" val {p['val_acc']:.2f}%" if "val_acc" in p else "") + f" ({p['time_s']:.0f}s)")
     ev = run.eval
     if ev is None:
         print(f"stopped: {run.status.get('state')}; resume with --run-dir {run_dir}", file=sys.stderr)
@@ -194,47 +206,58 @@ def _cmd_gan(args: argparse.Namespace) -> int:
 
 
 def _train_gan(args: argparse.Namespace, gan) -> int:
-    from tqdm import tqdm
-
-    from fashion_core.config import GanConfig, parse_setting
+    from fashion_core.config import GanConfig
     from fashion_core.runs import read_config
 
-    saved = (Path(args.run_dir) / "config.json").exists()
-    settings = read_config(Path(args.run_dir)).to_dict() if saved else {}  # resuming: the run's own config
-    for flag in ("epochs", "batch_size", "device", "seed"):
-        if getattr(args, flag) is not None:
-            settings[flag] = getattr(args, flag)
-    for item in args.set or []:
-        key, value = parse_setting(item)
-        settings[key] = value
-    cfg = GanConfig.from_dict(settings).validate()
     run_dir = Path(args.run_dir)
-    stopping = {"now": False}
-    signal.signal(signal.SIGTERM, lambda *_: stopping.update(now=True))
-    bar = tqdm(total=None, unit="step", file=sys.stderr, disable=args.quiet, dynamic_ncols=True)
-
-    def show(p: dict) -> None:
-        if p.get("phase") == "train":
-            bar.total = p["total_steps"]
-            bar.update(p["step"] - bar.n)
-            bar.set_description(f"epoch {p['epoch']}/{p['epochs']}")
-            bar.set_postfix(d=f"{p['d_loss']:.3f}", g=f"{p['g_loss']:.3f}", img_s=f"{p['images_per_s']:.0f}",
-                            refresh=False)
-        elif p.get("phase") == "epoch":
-            tqdm.write(f"epoch {p['epoch']}: D loss {p['d_loss']:.3f}, G loss {p['g_loss']:.3f} "
-                       f"({p['time_s']:.0f}s); samples in {run_dir / 'samples'}", file=sys.stderr)
-
+    saved = (run_dir / "config.json").exists()
+    settings = read_config(run_dir).to_dict() if saved else {}  # resuming: the run's own config
+    cfg = GanConfig.from_dict(_with_flags(settings, args, ("epochs", "batch_size", "device", "seed"))).validate()
     print(f"run: {run_dir}", file=sys.stderr)
-    try:
-        run = gan.train_gan(cfg, run_dir, show, lambda: stopping["now"])
-    finally:
-        bar.close()
+    run = _with_bar(lambda show, stop: gan.train_gan(cfg, run_dir, show, stop), args.quiet,
+                    lambda p: {"d": f"{p['d_loss']:.3f}", "g": f"{p['g_loss']:.3f}"},
+                    lambda p: f"epoch {p['epoch']}: D loss {p['d_loss']:.3f}, G loss {p['g_loss']:.3f} "
+                              f"({p['time_s']:.0f}s); samples in {run_dir / 'samples'}")
     state = run.status.get("state")
     if state != "done":
         print(f"stopped: {state}; resume with: python -m fashion_core gan train {run_dir}", file=sys.stderr)
         return 1
     print(json.dumps({"run": str(run_dir), "epochs": cfg.epochs, "samples": str(run_dir / "samples")}))
     return 0
+
+
+def _add_sweep_parser(sub) -> None:
+    p = sub.add_parser("sweep", help="hyperparameter sweeps on Optuna: create one, work on it (any number of "
+                                     "workers on any number of machines), show its trials")
+    p.add_argument("action", choices=["create", "work", "show"])
+    p.add_argument("name")
+    p.add_argument("--config", help="create: a JSON SweepConfig (base, space, sampler, pruner, n_trials, max_epochs)")
+    p.add_argument("--preset", help="create: one of the reports' experiments (fashion_core.sweeps.SWEEP_PRESETS)")
+    p.add_argument("--n-trials", dest="n_trials", type=int, help="create --preset: fewer (or more) trials")
+    p.add_argument("--max-epochs", dest="max_epochs", type=int, help="create --preset: epochs per trial")
+    p.add_argument("--train-subset", dest="train_subset", type=int, help="create --preset: the first N training images")
+    p.add_argument("--storage", help="an Optuna RDB URL (postgresql://user@host/db) shared by every worker; "
+                                     "default: an SQLite file under runs/sweeps/NAME")
+    p.set_defaults(fn=_cmd_sweep)
+
+
+def _add_gan_parser(sub) -> None:
+    p = sub.add_parser("gan", help="a class-conditional GAN: train one (resumes a stopped run), measure its "
+                                   "quality with a shipped classifier, or save a grid of its samples")
+    p.add_argument("action", choices=["train", "quality", "sample"])
+    p.add_argument("run_dir", help="the generator's run folder (train: made if new, e.g. runs/gans/mine)")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", dest="batch_size", type=int)
+    p.add_argument("--device")
+    p.add_argument("--seed", type=int, help="train: the run's seed; sample: the grid's noise")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="train: any GanConfig field (JSON value)")
+    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--classifier", help="quality: the classifier run whose features are compared "
+                                        "(default: checkpoints/flagship)")
+    p.add_argument("-n", type=int, default=10_000, help="quality: images generated (and test images compared)")
+    p.add_argument("--per-class", dest="per_class", type=int, default=10, help="sample: images per class")
+    p.add_argument("--out", default="samples.png", help="sample: the PNG to write")
+    p.set_defaults(fn=_cmd_gan)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -283,35 +306,9 @@ def main(argv: list[str] | None = None) -> int:
                                      "images all members held out)")
     p.set_defaults(fn=_cmd_ensemble)
 
-    p = sub.add_parser("sweep", help="hyperparameter sweeps on Optuna: create one, work on it (any number of "
-                                     "workers on any number of machines), show its trials")
-    p.add_argument("action", choices=["create", "work", "show"])
-    p.add_argument("name")
-    p.add_argument("--config", help="create: a JSON SweepConfig (base, space, sampler, pruner, n_trials, max_epochs)")
-    p.add_argument("--preset", help="create: one of the reports' experiments (fashion_core.sweeps.SWEEP_PRESETS)")
-    p.add_argument("--n-trials", dest="n_trials", type=int, help="create --preset: fewer (or more) trials")
-    p.add_argument("--max-epochs", dest="max_epochs", type=int, help="create --preset: epochs per trial")
-    p.add_argument("--train-subset", dest="train_subset", type=int, help="create --preset: the first N training images")
-    p.add_argument("--storage", help="an Optuna RDB URL (postgresql://user@host/db) shared by every worker; "
-                                     "default: an SQLite file under runs/sweeps/NAME")
-    p.set_defaults(fn=_cmd_sweep)
+    _add_sweep_parser(sub)
 
-    p = sub.add_parser("gan", help="a class-conditional GAN: train one (resumes a stopped run), measure its "
-                                   "quality with a shipped classifier, or save a grid of its samples")
-    p.add_argument("action", choices=["train", "quality", "sample"])
-    p.add_argument("run_dir", help="the generator's run folder (train: made if new, e.g. runs/gans/mine)")
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", dest="batch_size", type=int)
-    p.add_argument("--device")
-    p.add_argument("--seed", type=int, help="train: the run's seed; sample: the grid's noise")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="train: any GanConfig field (JSON value)")
-    p.add_argument("--quiet", action="store_true")
-    p.add_argument("--classifier", help="quality: the classifier run whose features are compared "
-                                        "(default: checkpoints/flagship)")
-    p.add_argument("-n", type=int, default=10_000, help="quality: images generated (and test images compared)")
-    p.add_argument("--per-class", dest="per_class", type=int, default=10, help="sample: images per class")
-    p.add_argument("--out", default="samples.png", help="sample: the PNG to write")
-    p.set_defaults(fn=_cmd_gan)
+    _add_gan_parser(sub)
 
     args = parser.parse_args(argv)
     try:

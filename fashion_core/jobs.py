@@ -494,31 +494,6 @@ def run_sweep_job(job: Job) -> int:
     return code
 
 
-def run_gan_job(job: Job) -> int:
-    """Body of a GAN job's runner: train the generator, record the outcome, start the next job."""
-    from fashion_core.gan import train_gan  # late: keeps the queue import light for the app
-
-    try:
-        config = job.config
-        run_dir = _claim(job, config)
-        if run_dir is None:
-            job.log("not run: the job was cancelled or given up on before its runner started")
-            return 0
-        job.log(f"runner pid {os.getpid()}, generator run {run_dir}")
-        run = train_gan(config, run_dir, _progress_writer(job), lambda: job.cancel_requested or _terminated.is_set(),
-                        job.request["data_root"])
-        done = run.status.get("state") == "done"
-        job.log("done: samples in " + str(run_dir / "samples") if done else
-                ("stopped by SIGTERM" if _terminated.is_set() else "cancelled") + "; Resume carries it on")
-        _set_final(job, "done" if done else "cancelled")
-        code = 0
-    except BaseException as exc:  # noqa: BLE001 - the job must record any failure for the UI
-        code = _failed(job, exc)
-    finally:
-        tick()
-    return code
-
-
 def _failed(job: Job, exc: BaseException) -> int:
     """Record a runner's failure with its traceback in the log; the runner's exit code."""
     job.log("failed:\n" + traceback.format_exc())
@@ -527,26 +502,30 @@ def _failed(job: Job, exc: BaseException) -> int:
 
 
 def run_job(job: Job) -> int:
-    """Body of the runner process: train the request, record the outcome, start the next job."""
-    from fashion_core.train import train  # late: keeps the queue import light for the app
-
+    """Body of the runner process: train the request (a classifier or a generator), record the outcome,
+    start the next job."""
     if job.sweep:
         return run_sweep_job(job)
-    if job.kind == "gan":
-        return run_gan_job(job)
+    # late: keeps the queue import light for the app
+    from fashion_core.gan import train_gan
+    from fashion_core.train import train
+
     run_dir = None
     try:
-        config = TrainConfig.from_dict(job.request["config"])
+        config = job.config
         run_dir = _claim(job, config)
         if run_dir is None:
             job.log("not run: the job was cancelled or given up on before its runner started")
             return 0
         job.log(f"runner pid {os.getpid()}, run {run_dir}")
-        run = train(config, run_dir, _progress_writer(job), lambda: job.cancel_requested or _terminated.is_set(),
-                    job.request["data_root"])
+        run = (train_gan if job.kind == "gan" else train)(
+            config, run_dir, _progress_writer(job), lambda: job.cancel_requested or _terminated.is_set(),
+            job.request["data_root"])
         if run.status.get("state") == "done":
-            job.log(f"done: test accuracy {run.eval['test_accuracy']:.2f}%")
-            _set_final(job, "done", test_accuracy=run.eval["test_accuracy"])
+            result = {"test_accuracy": run.eval["test_accuracy"]} if job.kind == "train" else {}
+            job.log("done: " + (f"test accuracy {result['test_accuracy']:.2f}%" if result
+                                else f"samples in {run_dir / 'samples'}"))
+            _set_final(job, "done", **result)
         else:
             resume = "; Resume carries the run on from where it stopped" if (run_dir / "last.pt").exists() else ""
             job.log(("stopped by SIGTERM" if _terminated.is_set() else "cancelled") + resume)
