@@ -135,10 +135,10 @@ def test_synthetic_view_draws_the_generators_garments(ready, tiny_gan):
     at = start("pages/dataset.py")
     assert not at.exception and not at.error
     assert at.selectbox(key="ds.gan").value == "tiny-gan"
-    assert "Right: real images of the class" in text_of(at)  # the classifier judged each image
+    assert "how sure the shipped classifier (flagship) is" in text_of(at)  # it judged each generated image
     captions = [c for img in at.get("image") for c in img.captions]
-    assert sum(c.endswith("%") or c.endswith("✗") for c in captions) >= 40  # under each generated image
-    assert "Ankle boot" in captions  # the real images' row of the last class
+    assert sum(c.endswith("%") or c.endswith("✗") for c in captions) == 80  # under each generated image
+    assert "**Ankle boot**" in text_of(at) and len(at.get("image")) >= 20  # generated and real rows per class
     seed = at.number_input(key="ds.gan_seed").value
     next(b for b in at.button if b.label == "Redraw").click().run()
     assert at.number_input(key="ds.gan_seed").value == seed + 1 and not at.exception
@@ -150,4 +150,4 @@ def test_without_the_dataset_the_dataset_page_still_shows_a_shipped_generator(em
     assert not at.exception
     assert "only generated garments can be shown" in text_of(at)
     assert at.selectbox(key="ds.gan").value == "cgan (shipped)"
-    assert len([img for img in at.get("image")]) >= 10 and "(real images: once Fashion-MNIST is downloaded)" in text_of(at)
+    assert len(at.get("image")) >= 10 and "once Fashion-MNIST is downloaded" in text_of(at)

@@ -70,10 +70,14 @@ def grids(gen: gan.Generator, real: FashionData | None) -> None:
         confidence = _confidence(images.numpy().tobytes(), len(images), str(judge.path))
         sure = confidence[np.arange(len(labels)), labels.numpy()].reshape(len(CLASSES), per_class)
         st.caption(f"Under each generated image: how sure the shipped classifier ({judge.name}) is that it shows its "
-                   "class; ✗: under 50%. Right: real images of the class.")
+                   "class; ✗: under 50%.")
     else:  # no shipped classifier here
         sure = np.full((len(CLASSES), per_class), np.nan)
+    head_l, head_r = st.columns(2)
+    head_l.markdown("**Generated**")
+    head_r.markdown("**Real** (training images)" if real is not None else "**Real**: once Fashion-MNIST is downloaded")
     for c, name in enumerate(CLASSES):
+        st.markdown(f"**{name}**")
         left, right = st.columns(2)
         row = images[c * per_class:(c + 1) * per_class].numpy()
         left.image([upscale(im, 2) for im in row], width=TILE,
@@ -81,11 +85,7 @@ def grids(gen: gan.Generator, real: FashionData | None) -> None:
         if real is not None:
             of_class = torch.nonzero(real.labels == c).flatten()
             start = seed * per_class % (len(of_class) - per_class)  # another seed, other real images too
-            picks = of_class[start:start + per_class]
-            right.image([upscale(real.images[i].numpy(), 2) for i in picks], width=TILE,
-                        caption=[name] + [""] * (len(picks) - 1))
-        else:
-            right.caption(f"{name} (real images: once Fashion-MNIST is downloaded)")
+            right.image([upscale(real.images[i].numpy(), 2) for i in of_class[start:start + per_class]], width=TILE)
 
 
 @st.cache_data(max_entries=16, show_spinner=False)
