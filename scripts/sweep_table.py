@@ -67,7 +67,10 @@ def study_table(name: str) -> str:
 
 def tables() -> str:
     found = sorted(p.stem for p in SHIPPED.glob("*.db"))
-    return "\n\n".join(study_table(name) for name in found)
+    missing = [name for name in sweeps.SWEEP_PRESETS if name not in found]
+    return "\n\n".join([study_table(name) for name in found] + (
+        [f"Not run here yet: {', '.join(f'`{m}`' for m in missing)} (`python scripts/sweep_presets.py NAME`)."]
+        if missing else []))
 
 
 def main() -> None:
