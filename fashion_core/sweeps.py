@@ -15,6 +15,7 @@ import json
 import math
 import os
 import re
+import socket
 import time
 import warnings
 import dataclasses
@@ -208,12 +209,23 @@ def open_storage(url: str) -> RDBStorage:
                       heartbeat_stale_trial_callback=RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRIES))
 
 
-def make_sampler(cfg: SweepConfig) -> optuna.samplers.BaseSampler:
+def make_sampler(cfg: SweepConfig, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    seed = cfg.seed if seed is None else seed
     if cfg.sampler == "grid":
-        return optuna.samplers.GridSampler(cfg.grid(), seed=cfg.seed)
+        return optuna.samplers.GridSampler(cfg.grid(), seed=seed)
     if cfg.sampler == "random":
-        return optuna.samplers.RandomSampler(seed=cfg.seed)
-    return optuna.samplers.TPESampler(seed=cfg.seed)
+        return optuna.samplers.RandomSampler(seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def worker_seed(cfg: SweepConfig, trials_so_far: int) -> int:
+    """The sampler's seed for a worker that joins a study holding trials_so_far trials: the sweep's own
+    seed for the first worker of a fresh study (a single worker is reproducible), else one of its own.
+    With the sweep's seed a resumed or second worker drew the same random start-up points again: a
+    report001 study resumed after a kill re-ran trials 0 and 1's exact values as trials 8 and 10."""
+    if trials_so_far == 0:
+        return cfg.seed
+    return hash((cfg.seed, trials_so_far, socket.gethostname(), os.getpid())) % 2**31
 
 
 def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
@@ -262,7 +274,7 @@ def load(name: str, storage: str | None = None) -> tuple[optuna.Study, SweepConf
     except KeyError:
         raise ValueError(f"no sweep named {name!r} in {url}") from None
     cfg = SweepConfig.from_dict(study.user_attrs["sweep"])
-    study.sampler, study.pruner = make_sampler(cfg), make_pruner(cfg)
+    study.sampler, study.pruner = make_sampler(cfg, worker_seed(cfg, len(study.trials))), make_pruner(cfg)
     return study, cfg
 
 

@@ -70,6 +70,20 @@ def test_a_grid_runs_every_cell_once_and_a_stopped_sweep_resumes_without_repeati
     assert {(c.optimizer, c.augment.hflip_p) for c in trained} == set(cells)  # the values reached the loop
 
 
+def test_a_resumed_worker_draws_new_random_points_and_a_fresh_one_is_reproducible(sweep_env):
+    cfg = sweeps.SweepConfig(BASE, (sweeps.Param("lr", 1e-4, 1e-1, log=True),), sampler="random", pruner="none",
+                             n_trials=6, max_epochs=1, seed=3)
+    lr = {"lr": optuna.distributions.FloatDistribution(1e-4, 1e-1, log=True)}
+    for name in ("first", "twin"):
+        sweeps.create(name, cfg)
+    first, _ = sweeps.load("first")
+    drawn = [first.ask(lr).params["lr"] for _ in range(2)]
+    twin, _ = sweeps.load("twin")  # a fresh study with the same seed: the same first point
+    assert twin.ask(lr).params["lr"] == drawn[0]
+    resumed, _ = sweeps.load("first")  # a worker joining (or resuming) a study with trials in it
+    assert resumed.ask(lr).params["lr"] not in drawn
+
+
 @pytest.mark.parametrize("param, field", [
     (sweeps.Param("lr", 0.1, 0.01), "space.lr: empty range"),
     (sweeps.Param("learning_rate", 0.1, 1.0), "space.learning_rate: not a setting"),
