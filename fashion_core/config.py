@@ -178,7 +178,7 @@ def unused_because(name: str, values: dict) -> str | None:
 
 
 # The Train form's tabs, in this order; a field whose group is not listed follows them.
-GROUPS = ("Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune", "Device")
+GROUPS = ("Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune", "Synthetic data", "Device")
 
 
 def field_help(config_class: type | None = None) -> dict[str, str]:

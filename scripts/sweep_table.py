@@ -43,7 +43,7 @@ def study_table(name: str) -> str:
     subset = cfg.base.train_subset or "all"
     lines = [f"#### `{name}`", "", f"- The report: {REPORT_SAYS.get(name, '')}",
              f"- Here: {cfg.base.model}, {len(rows)} of {cfg.n_trials} trials finished, up to {cfg.max_epochs} "
-             f"epochs each on the first {subset} training images, {cfg.sampler} sampler, {cfg.pruner} pruner; "
+             f"epochs each on the first {subset} training images, {cfg.sampler} sampler, {'no' if cfg.pruner == 'none' else cfg.pruner} pruner; "
              "scored by best validation accuracy (the test set is never used to choose)."]
     best = max(rows, key=lambda r: r.value or -1, default=None)
     if best is not None:

@@ -267,8 +267,8 @@ def test_train_form_greys_out_what_the_chosen_settings_do_not_use(ready):
 
 def test_train_form_tabs_and_help_come_from_the_config_fields(ready):
     at = start("pages/train.py")
-    assert [t.label for t in at.tabs] == ["Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune", "Device",
-                                          "Augmentation"]
+    assert [t.label for t in at.tabs] == ["Model", "Optimiser", "Schedule", "Loss", "Data split", "Fine-tune",
+                                          "Synthetic data", "Device", "Augmentation"]
     assert at.number_input(key="cfg.epochs").help == "passes over the training images"
     assert "mirror left-right" in at.toggle(key="cfg_aug.hflip_p.on").help
     assert not at.exception
