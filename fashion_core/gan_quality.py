@@ -85,8 +85,8 @@ def measure(run: Run | str | Path, classifier: Run | str | Path | None = None, n
     real_test = test.images[:n]
     real_train = train.images[torch.randperm(len(train.images), generator=torch.Generator().manual_seed(seed))[:n]]
     labels = per_class(n // len(CLASSES))
-    fake = torch.cat([generate(load_generator(run), labels[i:i + 1000], seed=seed + i)
-                      for i in range(0, len(labels), 1000)])
+    gen = load_generator(run)  # read once, not once per batch
+    fake = torch.cat([generate(gen, labels[i:i + 1000], seed=seed + i) for i in range(0, len(labels), 1000)])
     model = load_model(classifier)
     extractor = Penultimate(model)
     fd, floor = frechet(extractor, real_test, fake), frechet(extractor, real_test, real_train)

@@ -49,10 +49,11 @@ def empty(tmp_path, monkeypatch):
 
 @pytest.fixture
 def ready(tmp_path, monkeypatch, fake_root, tiny_run):
-    """Tiny data and one tiny trained run; no shipped checkpoints."""
+    """Tiny data and one tiny trained run; no shipped checkpoints; caches (embeddings) in tmp."""
     monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
     tiny_run = private_runs(tiny_run, tmp_path)
     monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
     monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
     monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
+    monkeypatch.setattr(fdata, "CACHE_DIR", tmp_path / "cache")
     return tiny_run

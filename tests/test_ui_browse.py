@@ -10,12 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from apptest import fresh_caches  # noqa: F401 (fixtures)
+from apptest import fresh_caches, ready  # noqa: F401 (fixtures)
 from conftest import private_runs
 from streamlit.testing.v1 import AppTest
 
 import fashion_core.data as fdata
-import fashion_core.runs as fruns
 from browser import CHROMIUM, launch, serve_app, wait_idle
 from fashion_core import compare, dataset_stats as ds
 from fashion_core.runs import Run
@@ -36,18 +35,6 @@ def start(page: str | None = None, query: dict[str, str] | None = None) -> AppTe
         at.switch_page(page)
         at.run()
     return at
-
-
-@pytest.fixture
-def ready(tmp_path, monkeypatch, fake_root, tiny_run):
-    """Tiny data and one tiny trained run; no shipped checkpoints; embeddings cached in tmp."""
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
-    tiny_run = private_runs(tiny_run, tmp_path)
-    monkeypatch.setenv("FASHION_RUNS_DIR", str(tiny_run.path.parent))
-    monkeypatch.setenv("FASHION_JOBS_DIR", str(tmp_path / "jobs"))
-    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path / "checkpoints")
-    monkeypatch.setattr(fdata, "CACHE_DIR", tmp_path / "cache")
-    return tiny_run
 
 
 def copy_run(run: Run, folder: Path, config: dict | None = None, evaluation: dict | None = None) -> Run:
