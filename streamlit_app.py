@@ -15,11 +15,12 @@ the legacy mode for the whole server. tests/test_e2e.py opens /train first on a 
 """
 from __future__ import annotations
 
+import sys
+
 import streamlit as st
 
 from fashion_core import jobs
 from fashion_core.data import data_root, is_available
-from fashion_core.device import describe_device
 from ui import common
 
 st.set_page_config(page_title="Fashion-MNIST workbench", page_icon=":material/checkroom:", layout="wide")
@@ -37,11 +38,19 @@ page = st.navigation(PAGES)
 
 @st.cache_resource
 def _device() -> str:
-    return describe_device()
+    from fashion_core.device import DEFAULT_THREADS, describe_device  # noqa: PLC0415
+
+    return describe_device(threads=DEFAULT_THREADS)  # a training job's threads, not the app's
 
 
 @st.fragment(run_every=5)
 def _job_status() -> None:
+    # Naming the device loads torch (seconds), which the Overview does not need: on a fresh app's first page
+    # the sidebar says "checking" and names it at the fragment's next run, once the page is drawn.
+    if "torch" in sys.modules or st.session_state.get("router.drawn"):
+        st.caption(f"**Device:** {_device()}")
+    else:
+        st.caption("**Device:** checking…")
     problem = jobs.tick()  # also moves the queue on after an app restart
     n = jobs.counts()
     st.caption(f"**Jobs:** {n['running']} running · {n['queued']} queued")
@@ -50,7 +59,6 @@ def _job_status() -> None:
 
 
 with st.sidebar:
-    st.caption(f"**Device:** {_device()}")
     if is_available():
         st.caption("**Data:** Fashion-MNIST ready")
     else:
@@ -59,3 +67,4 @@ with st.sidebar:
 
 with common.routed():
     page.run()
+st.session_state["router.drawn"] = True

@@ -11,14 +11,22 @@ import shutil
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import torch
-from torchvision.datasets import FashionMNIST
+if TYPE_CHECKING:  # torch and torchvision load with the first split, not with the names and paths (the app's Overview)
+    import torch
 
-CLASSES: list[str] = list(FashionMNIST.classes)  # ['T-shirt/top', 'Trouser', ...]
+# torchvision.datasets.FashionMNIST's classes and resources, written out so that naming a class needs no torch
+# (tests/test_data.py checks that they match)
+CLASSES: list[str] = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"]
 NUM_CLASSES = len(CLASSES)
-RAW_FILES: list[tuple[str, str]] = list(FashionMNIST.resources)  # (file name, md5)
+RAW_FILES: list[tuple[str, str]] = [  # (file name, md5)
+    ("train-images-idx3-ubyte.gz", "8d4fb7e6c68d591d4c3dfef9ec88bf0d"),
+    ("train-labels-idx1-ubyte.gz", "25c81989df183df01b3e8a0aad5dffbe"),
+    ("t10k-images-idx3-ubyte.gz", "bef4ecab320f06d8554ea6380940ec79"),
+    ("t10k-labels-idx1-ubyte.gz", "bb300cfdad3c16e7a12a480ee83cd310"),
+]
 CACHE_DIR = Path(os.environ.get("FASHION_CORE_CACHE", Path.home() / ".cache" / "fashion_core"))
 
 
@@ -90,6 +98,8 @@ def _writable_root(root: Path) -> Path:
 
 def load_split(train: bool, root: str | os.PathLike | None = None) -> FashionData:
     """Load the official train (60k) or test (10k) split through torchvision.FashionMNIST."""
+    from torchvision.datasets import FashionMNIST  # noqa: PLC0415
+
     asked = data_root(root)
     usable = _writable_root(asked)
     try:
@@ -109,6 +119,8 @@ def download(root: str | os.PathLike | None = None,
 
     Files are md5-checked and written atomically; raises DataMissingError when no mirror answers.
     """
+    from torchvision.datasets import FashionMNIST  # noqa: PLC0415
+
     raw = data_root(root) / "FashionMNIST" / "raw"
     try:
         raw.mkdir(parents=True, exist_ok=True)
@@ -157,6 +169,8 @@ def split_indices(labels: torch.Tensor, mode: str = "random", fraction: float = 
     mode: 'random' (a fraction, reports 000/002), 'stratified' (a fixed count with equal
     classes, report 003), 'none' (train on everything; val_idx is empty).
     """
+    import torch  # noqa: PLC0415
+
     n = len(labels)
     g = torch.Generator().manual_seed(seed)
     if mode == "none":

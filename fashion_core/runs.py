@@ -18,15 +18,15 @@ import tempfile
 import time
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, ClassVar
-
-import torch
-import torch.nn as nn
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from fashion_core.config import GanConfig, TrainConfig
 from fashion_core.data import FashionData, load_split, split_indices
 from fashion_core.models import create_model, report_of
-from fashion_core.models.soft_vote import SoftVote
+
+if TYPE_CHECKING:  # reading and listing runs needs no torch (the app's Overview); loading weights imports it
+    import torch
+    import torch.nn as nn
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent.parent / "checkpoints"
 
@@ -57,6 +57,8 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
+    import torch  # noqa: PLC0415
+
     buf = io.BytesIO()
     torch.save(state, buf)
     atomic_write_bytes(path, buf.getvalue())
@@ -78,6 +80,8 @@ def load_checkpoint(path: Path) -> dict:
     if not inside_file(path):
         raise ValueError(f"{Path(path).name} is not a regular file in its run folder (a link out of it, or a device); "
                          "it is not read")
+    import torch  # noqa: PLC0415
+
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # pickle.UnpicklingError, RuntimeError, EOFError...
@@ -327,6 +331,8 @@ def eval_damage(path: Path) -> str | None:
 def load_model(run: Run | str | Path, which: str = "best", device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild the model from config.json and load its weights (EMA weights when the run kept them);
     an ensemble's is the soft vote of its voting members."""
+    from fashion_core.models.soft_vote import SoftVote  # noqa: PLC0415
+
     run = run if isinstance(run, Run) else Run(Path(run))
     if not (run.path / "config.json").exists():
         raise ValueError(f"{run.path} is not a run directory (no config.json)")
@@ -360,6 +366,8 @@ def _load_trained(run: Run, which: str, device: str | torch.device) -> nn.Module
 def validation_data(runs: list[Run], data_root=None) -> FashionData:
     """Training images that every trained run behind `runs` held out: none of them learned from these.
     A run's own validation split for one run; for an ensemble, what all its members held out."""
+    import torch  # noqa: PLC0415
+
     full = load_split(True, data_root)
     keep = torch.ones(len(full), dtype=torch.bool)
     for member in (m for r in runs for m in r.members()):

@@ -3,6 +3,9 @@ prediction from a generated PNG and the bad-input cases (never a traceback on th
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import shutil
 import time
 from pathlib import Path
@@ -488,3 +491,28 @@ def test_init_from_offers_the_finished_runs_of_the_chosen_model(ready):
     typed.run().switch_page("pages/train.py").run()
     assert typed.selectbox(key="cfg.init_from").value == str(ready.path.parent / "typo")
     assert "Fine-tune tab · init_from: must be a finished run directory" in "\n".join(e.value for e in typed.error)
+
+
+def test_a_fresh_app_draws_the_overview_without_loading_torch(tmp_path):
+    """Cold start: a fresh process draws the Overview (the shipped runs' leaderboard) from JSON alone;
+    torch, captum, umap and cv2 load with the pages that use them, not in the router."""
+    script = f"""
+import sys
+from streamlit.testing.v1 import AppTest
+at = AppTest.from_file({APP!r}, default_timeout=120)
+at.run()
+assert not at.exception, at.exception
+print("TITLE", at.title[0].value)
+print("ROWS", sum(len(d.value) for d in at.dataframe))
+print("SIDEBAR", " ".join(c.value for c in at.sidebar.caption))
+print("HEAVY", [m for m in ("torch", "torchvision", "captum", "umap", "cv2", "sklearn") if m in sys.modules])
+"""
+    env = {**os.environ, "FASHION_RUNS_DIR": str(tmp_path / "runs"), "FASHION_JOBS_DIR": str(tmp_path / "jobs"),
+           "FASHION_MNIST_ROOT": str(tmp_path / "data")}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    lines = dict(line.split(" ", 1) for line in out.stdout.splitlines() if " " in line)
+    assert lines["TITLE"] == "Fashion-MNIST workbench"
+    assert int(lines["ROWS"]) >= 20  # the shipped runs' leaderboard
+    assert "Device:** checking" in lines["SIDEBAR"]  # named at the sidebar's next run, once torch is loaded
+    assert lines["HEAVY"] == "[]", lines["HEAVY"]

@@ -97,3 +97,8 @@ def test_no_split_trains_on_everything():
 def test_unknown_split_is_rejected():
     with pytest.raises(ValueError, match="val_split"):
         data.split_indices(torch.arange(10), "sometimes")
+
+
+def test_class_names_and_files_are_torchvisions():
+    # written out in fashion_core.data so that naming a class loads no torch; they must not drift
+    assert data.CLASSES == FashionMNIST.classes and data.RAW_FILES == [tuple(r) for r in FashionMNIST.resources]

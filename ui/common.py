@@ -5,18 +5,20 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import runpy
+import sys
 from dataclasses import fields
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 import streamlit as st
-import torch
-import torch.nn as nn
 
 from fashion_core import data as fdata
-from fashion_core.augment import AugmentConfig
-from fashion_core.config import field_groups, field_help
+from fashion_core.config import AugmentConfig, field_groups, field_help
 from fashion_core.runs import Run, list_runs, load_model
+
+if TYPE_CHECKING:  # the pages that run models import torch; the Overview and the router never do
+    import torch.nn as nn
 
 ROUTER = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 
@@ -256,8 +258,9 @@ def routed():
 
 
 def require_router() -> None:
-    """Run this page through streamlit_app.py when Streamlit ran the page file on its own; then set
-    the app process's torch threads (after the router has described the device for training).
+    """Run this page through streamlit_app.py when Streamlit ran the page file on its own; then, on a page
+    that loaded torch, set the app process's torch threads (after fashion_core.device has read the default,
+    which the sidebar names as a training job's).
 
     A server whose main script has a pages/ folder beside it starts in Streamlit's legacy multipage
     mode until st.navigation is called once, so a fresh server's first visit straight to /train runs
@@ -268,4 +271,7 @@ def require_router() -> None:
     if not _ROUTED.get():
         runpy.run_path(str(ROUTER), run_name="__main__")  # runs this page again, under the router
         st.stop()
-    torch.set_num_threads(APP_TORCH_THREADS)
+    if "torch" in sys.modules:  # the page runs models (the Overview never loads torch: a fresh app opens fast)
+        from fashion_core.device import DEFAULT_THREADS  # noqa: F401,PLC0415  (read before they are lowered)
+
+        sys.modules["torch"].set_num_threads(APP_TORCH_THREADS)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn
 
 
@@ -25,11 +24,9 @@ def _net(widths: tuple[int, int, int, int]) -> nn.Module:
     return nn.Sequential(*layers)
 
 
-@register_model("Flagship (ours): 3 conv-pool-BN stages 24/48/96, global max-pool; fast on CPU", "ours")
 def flagship(widths: tuple[int, int, int, int] = (24, 24, 48, 96)) -> nn.Module:
     return _net(tuple(widths))
 
 
-@register_model("Flagship wide (ours): the same stages at 32/64/128/256 for the best accuracy", "ours")
 def flagship_wide(widths: tuple[int, int, int, int] = (32, 64, 128, 256)) -> nn.Module:
     return _net(tuple(widths))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 
@@ -24,11 +23,6 @@ class ConvBlock(nn.Module):
         return self.drop(torch.cat([b(x) for b in self.branches], 1))
 
 
-@register_model("Inception-style: 4 multi-kernel blocks (dilated), 1x1 reductions 64/128/256, "
-                "dense 256/128 with BN", "000", 91.43,
-                notes="RMSprop on augmented data; the report's head uses leaky ReLU, ours ReLU "
-                      "(Guided Backprop needs ReLU modules); max-pools after the reductions keep "
-                      "the dense head small, the report does not say where it pooled")
 def inception_dilated(dropout: float = 0.3) -> nn.Module:
     b1 = ConvBlock(1, 32)
     b2 = ConvBlock(64, 64, dilation=3, dropout=dropout)

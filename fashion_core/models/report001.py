@@ -13,11 +13,9 @@ import torch.nn as nn
 from torchvision.models import convnext_tiny as tv_convnext_tiny
 from torchvision.models.resnet import Bottleneck, ResNet
 
-from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 
-@register_model("Custom 5-layer CNN: conv 32/64/128 + dense 256, dropout 0.1 (Nadam)", "001", 90.16)
 def cnn5(dropout: float = 0.1) -> nn.Module:
     return nn.Sequential(
         conv_bn(1, 32), nn.MaxPool2d(2), conv_bn(32, 64), nn.MaxPool2d(2), nn.Dropout(dropout),
@@ -41,8 +39,6 @@ class _Bottleneck(Bottleneck):
         return self.relu3(out + identity)
 
 
-@register_model("ResNet50 from scratch (torchvision), 3x3 stride-1 stem for 28x28 greyscale", "001", 90.06,
-                notes="Nadam lr 0.01, beta2 0.9999, weight decay 1e-5")
 def resnet50() -> nn.Module:
     model = ResNet(_Bottleneck, [3, 4, 6, 3], num_classes=10)
     model.conv1 = nn.Conv2d(1, 64, 3, 1, 1, bias=False)
@@ -61,9 +57,6 @@ def convnext_weights_path() -> Path | None:
     return path if path.exists() else None
 
 
-@register_model("ConvNeXt-Tiny (torchvision) with a 2x2 stem for 28x28 greyscale", "001", 74.23,
-                notes="uses ImageNet weights when torchvision's convnext_tiny file is cached in "
-                      "TORCH_HOME (stem summed to greyscale); otherwise trains from scratch")
 def convnext_tiny(pretrained: bool = True) -> nn.Module:
     model = tv_convnext_tiny(num_classes=10)
     path = convnext_weights_path() if pretrained else None

@@ -8,7 +8,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 
@@ -16,8 +15,6 @@ def head(n_in: int, hidden: int = 128) -> nn.Sequential:
     return nn.Sequential(nn.Flatten(), dense(n_in, hidden), nn.Linear(hidden, 10))
 
 
-@register_model("simple_model_1: four small 3x3 convs, two 3x3/2 max-pools", "003", None, 114_000,
-                notes="validation accuracy 92.15% (report 003 gives no test number for it)")
 def simple_model_1() -> nn.Module:
     return nn.Sequential(
         conv_bn(1, 8, padding=0), conv_bn(8, 16, padding=0), nn.MaxPool2d(3, 2, padding=1),  # 24 -> 12
@@ -25,8 +22,6 @@ def simple_model_1() -> nn.Module:
         conv_bn(32, 32), head(32 * 5 * 5))
 
 
-@register_model("simple_model_2: large 7x7/5x5 valid convs (VGG-like)", "003", None, 566_000,
-                notes="validation accuracy 93.7%")
 def simple_model_2() -> nn.Module:
     return nn.Sequential(
         conv_bn(1, 16, 7, padding=0), conv_bn(16, 32, 7, padding=0), conv_bn(32, 64, 7, padding=0),
@@ -62,8 +57,6 @@ class ReductionA(nn.Module):
         return torch.cat([self.pool(x), self.conv(x), self.deep(x)], 1)
 
 
-@register_model("inception: 2 convs, Inception-A, 2 Reduction-A, 1x1 conv", "003", None, 343_000,
-                notes="validation accuracy 94.5%")
 def inception() -> nn.Module:
     r1 = ReductionA(64, 64, 32, 64)  # 24 -> 11, 192 channels
     r2 = ReductionA(r1.out_channels, 48, 32, 48)  # 11 -> 5, 288 channels
@@ -86,9 +79,6 @@ class ResBlock(nn.Module):
         return self.relu(self.body(x) + self.shortcut(x))
 
 
-@register_model("resnet: 2 convs, conv+2 identity blocks at 64 and at 128, max-pools", "003", 94.23, 1_274_000,
-                notes="validation 95.0% (CE); the 94.23% test number is its final model with focal loss "
-                      "trained on all 60k images")
 def resnet() -> nn.Module:
     return nn.Sequential(
         conv_bn(1, 16, padding=0), conv_bn(16, 32, padding=0),  # 24x24
@@ -114,8 +104,6 @@ class InceptionResBlock(nn.Module):
         return self.relu(x + self.scale * self.proj(mixed))
 
 
-@register_model("inception_resnet: 2 convs, Inception-ResNet blocks between 2 Reduction-A", "003", None, 982_000,
-                notes="validation accuracy 94.8%")
 def inception_resnet() -> nn.Module:
     r1 = ReductionA(64, 96, 64, 96)  # 24 -> 11, 256 channels
     r2 = ReductionA(256, 96, 48, 96)  # 11 -> 5, 448 channels

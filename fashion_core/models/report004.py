@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import torch.nn as nn
 
-from fashion_core.models.registry import register_model
 from fashion_core.models.layers import conv_bn, dense
 
 
@@ -12,9 +11,6 @@ from fashion_core.models.layers import conv_bn, dense
 ACTIVATIONS = {"relu": nn.ReLU, "leaky_relu": nn.LeakyReLU, "prelu": nn.PReLU, "elu": nn.ELU}
 
 
-@register_model("AlexNet-like: 5x5 convs 32/64, FC 256/128, dropout 0.7", "004", 74.46,
-                notes="report 004's ablations are its keywords: kernel (3 or 5), filters (the two conv widths), "
-                      "fc (the two dense widths), dropout and activation (relu, leaky_relu, prelu, elu)")
 def alexnet_like(dropout: float = 0.7, kernel: int = 5, filters: tuple = (32, 64), fc: tuple = (256, 128),
                  activation: str = "relu") -> nn.Module:
     if kernel not in (3, 5) or activation not in ACTIVATIONS or len(filters) != 2 or len(fc) != 2:
@@ -29,9 +25,6 @@ def alexnet_like(dropout: float = 0.7, kernel: int = 5, filters: tuple = (32, 64
         nn.Linear(f2, 10))
 
 
-@register_model("VGG-like: 3x3 conv pairs 32/64/96 with BN, dropout, global average pooling",
-                "004", 94.05, 198_351, notes="report trains it with Adam, batch 32, 100 epochs, "
-                "horizontal flip + random crop, He-normal init")
 def vgg_like(dropout: float = 0.2) -> nn.Module:
     return nn.Sequential(
         conv_bn(1, 32), conv_bn(32, 32), nn.MaxPool2d(2), nn.Dropout(dropout),
