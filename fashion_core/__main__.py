@@ -139,6 +139,19 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def _cmd_photo_threshold(args: argparse.Namespace) -> int:
+    from fashion_core.photos.thresholds import fit_threshold
+    from fashion_core.runs import Run
+
+    run = Run(Path(args.run_dir))
+    if not (run.path / "config.json").exists():
+        print(f"error: {run.path} is not a run directory", file=sys.stderr)
+        return 2
+    check = fit_threshold(run, args.photos)
+    print(json.dumps({"run": str(run.path), **check}))
+    return 0
+
+
 def _cmd_ensemble(args: argparse.Namespace) -> int:
     from fashion_core.ensemble import create_ensemble
 
@@ -298,6 +311,12 @@ def main(argv: list[str] | None = None) -> int:
                                    "shipped run tuned on photos")
     p.add_argument("--json", action="store_true", help="one JSON object per image")
     p.set_defaults(fn=_cmd_predict)
+
+    p = sub.add_parser("photo-threshold", help="pick a run's unsure threshold on the holdout slice of its photo "
+                                               "folder (training a photo run does this when it ends)")
+    p.add_argument("run_dir")
+    p.add_argument("--photos", help="a training photo folder, for a run that learned from none (its holdout slice)")
+    p.set_defaults(fn=_cmd_photo_threshold)
 
     p = sub.add_parser("ensemble", help="soft-vote runs into a new run (weights given or fitted on validation)")
     p.add_argument("out", help="the ensemble's run directory")

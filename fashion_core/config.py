@@ -136,7 +136,6 @@ def op_groups() -> list[list]:
 PHOTO_MAPPING = {"t-shirt": (0,), "pants": (1,), "longsleeve": (2,), "dress": (3,), "outwear": (4,), "shirt": (6,),
                  "shoes": (5, 7, 9)}
 PHOTO_UNMAPPED = ("hat", "shorts", "skirt")  # no Fashion-MNIST class: a model should be unsure
-PHOTO_QUARTERS = ("train", "calib", "held-out-a", "held-out-b")  # what TrainConfig.photo_shares names
 
 
 OPTIMIZERS = ("sgd", "adam", "adamw", "rmsprop", "nadam")
@@ -163,7 +162,7 @@ ONLY_WITH = {
 
 SPLIT_FIELDS = ("val_split", "val_fraction", "val_count", "seed")  # what decides the validation images
 
-PHOTO_FIELDS = ("photo_shares", "photo_batch", "photo_views", "outlier_weight", "photo_target")
+PHOTO_FIELDS = ("photo_batch", "photo_views", "outlier_weight", "photo_target")
 
 
 def unused_because(name: str, values: dict) -> str | None:
@@ -326,10 +325,9 @@ class TrainConfig(_Checked):
         "help": "a run directory: start from its best weights (same model)"})
     photo_dir: str = field(default="", metadata={
         "label": "folder of labelled photos", "group": "Fine-tune",
-        "help": "labelled real photos (fashion_core.photos.folders); the photo_shares join each batch"})
-    photo_shares: str = field(default="train", metadata={
-        "label": "photo quarters to learn from", "group": "Fine-tune",
-        "help": "which quarters train: 'train', 'calib', 'train,calib' or all four (PHOTO_QUARTERS)"})
+        "help": "a folder of labelled training photos, one folder per garment type (fashion_core.photos.folders): "
+                "its train slice joins every batch, and its holdout slice (15% of each folder) picks the unsure "
+                "threshold"})
     photo_batch: int = field(default=16, metadata={
         "label": "photos per batch", "group": "Fine-tune", "help": "photos added to every batch when photo_dir is set"})
     photo_views: int = field(default=1, metadata={
@@ -367,7 +365,7 @@ class TrainConfig(_Checked):
         if problems:  # the range checks below would compare unlike types
             raise ConfigError(problems)
         problems = self._model_problems() + self._range_problems() + self._init_from_problems()
-        problems += self._photo_problems((*PHOTO_MAPPING, *PHOTO_UNMAPPED), PHOTO_QUARTERS)
+        problems += self._photo_problems((*PHOTO_MAPPING, *PHOTO_UNMAPPED))
         problems += self._synthetic_problems()
         problems += self._failed(
             (re.fullmatch(r"auto|cpu|cuda(:\d+)?", self.device) is not None, "device",
@@ -460,18 +458,12 @@ class TrainConfig(_Checked):
                 f"its training images; use the same split ({', '.join(f'{k}={v}' for k, v in theirs.items())})"))
         return problems
 
-    def _photo_problems(self, folders: tuple[str, ...], quarters: tuple[str, ...]) -> list[str]:
-        """The photo fine-tune's fields; folders: the garment folders a photo_dir may hold, quarters:
-        the photo quarters' names."""
+    def _photo_problems(self, folders: tuple[str, ...]) -> list[str]:
+        """The photo fine-tune's fields; folders: the garment folders a photo_dir may hold."""
         root = Path(self.photo_dir)
-        shares = self.photo_share_names
         return self._failed(
             (not self.photo_dir or root.is_dir() and any((root / f).is_dir() for f in folders), "photo_dir",
              f"must be a folder holding some of the folders {', '.join(folders)}"),
-            (bool(shares) and set(shares) <= set(quarters) and len(set(shares)) == len(shares), "photo_shares",
-             f"must name quarters of the photos, comma-separated, each once: {', '.join(quarters)} (the "
-             "photo benchmark measures a run that learned from a held-out quarter only when it learned from all "
-             "four, by cross-validation)"),
             (isinstance(self.photo_batch, int) and 1 <= self.photo_batch <= 1024, "photo_batch",
              "must be an integer 1..1024"),
             (isinstance(self.photo_views, int) and 1 <= self.photo_views <= 16, "photo_views",
@@ -509,7 +501,9 @@ class TrainConfig(_Checked):
             raise ValueError(f"a config is a JSON object of TrainConfig fields (got {type(d).__name__})")
         if d.get("kind", cls.kind) != cls.kind:
             raise ValueError(f"kind: a {d['kind']!r} run's config is not a training config")
-        d = {k: v for k, v in d.items() if k != "kind"}  # a run's config.json says its kind
+        # a run's config.json says its kind; runs from before the photo folders had a training slice name the
+        # quarters of the photos they learned from (photo_shares), a field that is gone
+        d = {k: v for k, v in d.items() if k not in ("kind", "photo_shares")}
         known = {f.name for f in fields(cls)}
         unknown = set(d) - known
         if unknown:
@@ -535,11 +529,6 @@ class TrainConfig(_Checked):
                 raise ValueError(f"class_weights: must be a list of 10 positive numbers "
                                  f"(got {d['class_weights']!r})") from None
         return cls(**d)
-
-    @property
-    def photo_share_names(self) -> tuple[str, ...]:
-        """photo_shares as names: 'train,calib' -> ('train', 'calib')."""
-        return tuple(self.photo_shares.split(",")) if isinstance(self.photo_shares, str) else ()
 
     def replace(self, **changes) -> "TrainConfig":
         return replace(self, **changes)

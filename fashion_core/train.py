@@ -28,7 +28,8 @@ from fashion_core.inference import autocast, evaluate, to_input
 from fashion_core.losses import make_loss, normalise_logits
 from fashion_core.models import create_model
 from fashion_core.optim import init_weights, make_optimizer, make_scheduler
-from fashion_core.photos.folders import LEARNED_PHOTOS, load_photo_set, photo_loss, photos_of
+from fashion_core.photos.folders import load_photo_set, photo_loss
+from fashion_core.photos.thresholds import fit_threshold
 from fashion_core.runs import (Run, atomic_write_json, config_json, load_checkpoint, load_model, remove_stray_temps,
                                save_checkpoint)
 
@@ -59,6 +60,9 @@ def train(config: TrainConfig, run_dir: str | Path, on_progress: Progress | None
         result = write_eval(run, data_root, device)
         if config.val_split != "none":  # the temperature behind "unsure", fitted on validation only
             calibrate(run, data_root)
+        if config.photo_dir:  # the unsure threshold, picked on the photos' holdout slice
+            report({"phase": "photo threshold"})
+            fit_threshold(run)
         run.set_status("done", test_accuracy=result["test_accuracy"])
         report({"phase": "done", "test_accuracy": result["test_accuracy"]})
     except Cancelled:
@@ -135,13 +139,11 @@ def build_model(cfg: TrainConfig) -> nn.Module:
 
 
 def load_photos(cfg: TrainConfig, run: Run, device: torch.device, report: Progress):
-    """Real photos (their quarters named by photo_shares) that join every batch, recording which it
-    learned from, by content: a benchmark must never score it on them."""
+    """The train slice of the labelled photos in photo_dir (photos.folders), which joins every batch."""
     if not cfg.photo_dir:
         return None
     report({"phase": "loading photos"})
-    images, sets, _ = load_photo_set(cfg.photo_dir, cfg.photo_share_names, cfg.photo_views)
-    atomic_write_json(run.path / LEARNED_PHOTOS, dict(sorted(photos_of(cfg.photo_dir, cfg.photo_share_names).items())))
+    images, sets, _ = load_photo_set(cfg.photo_dir, "train", cfg.photo_views)
     return images.to(device), sets.to(device)
 
 

@@ -16,7 +16,7 @@ common.require_router()
 # the options of the fields picked from a list; the others get a widget for their default's type
 CHOICES = {"model": tuple(list_models()), "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "loss": LOSSES,
            "init": INITS, "val_split": VAL_SPLITS, "device": ("auto", "cpu", "cuda"),
-           "photo_shares": ("train", "calib", "train,calib", "train,calib,held-out-a,held-out-b"), "photo_target": ("any", "top"),
+           "photo_target": ("any", "top"),
            "synthetic_mode": SYNTHETIC_MODES, "synthetic_from": ("", *(str(r.path) for r in list_generators()))}
 
 st.title("Train")

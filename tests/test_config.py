@@ -15,7 +15,7 @@ from fashion_core.config import (GROUPS, RECIPE_NOTES, RECIPES, ConfigError, Tra
     ("focal_gamma", -1.0),
     ("val_split", "half"), ("val_fraction", 1.0), ("init", "zeros"), ("device", "tpu"),
     ("ema_decay", 1.0), ("beta2", 1.0), ("class_weights", (1.0,) * 9), ("partial_outliers", -1),
-    ("partial_outliers", 2.5), ("photo_views", 0), ("photo_views", 2.0), ("photo_target", "all"), ("photo_shares", "held-out"),
+    ("partial_outliers", 2.5), ("photo_views", 0), ("photo_views", 2.0), ("photo_target", "all"),
     # wrong types (`--set lr=fast`, a hand-edited config.json) get the same message, not a TypeError
     ("lr", "fast"), ("epochs", 2.5), ("seed", "1"), ("tta_flip", 1), ("note", 3), ("momentum", None),
     ("model_kwargs", {"no_such_keyword": 1}),
@@ -98,3 +98,9 @@ def test_every_form_field_is_on_a_tab_of_the_train_form_in_the_tabs_order():
 
     # the augmentation form's boxes: one per op, its probability first, then its strengths
     assert list(field_groups(AugmentConfig).values()) == [[f.name for f in group] for group in op_groups()]
+
+
+def test_a_run_saved_before_photo_folders_had_slices_still_reads():
+    # its config.json names the photo quarters it learned from (photo_shares), a field that is gone
+    old = {**TrainConfig().to_dict(), "photo_shares": "train,calib"}
+    assert TrainConfig.from_dict(old) == TrainConfig()

@@ -1,7 +1,8 @@
-"""Fine-tuning on real photos: the fixed shares, the photo loss, and a run that learns from them."""
+"""Fine-tuning on real photos: the fixed train and holdout slices, the photo loss, a run that learns from them
+and its threshold."""
 from __future__ import annotations
 
-import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,22 +12,25 @@ from PIL import Image
 from fashion_core.augment import partial_garments
 from fashion_core.config import TrainConfig
 from fashion_core.data import load_split
-from fashion_core.photos.folders import QUARTERS, collect, load_photo_set, photo_loss, quarter, share, target_sets
+from fashion_core.photos.folders import (HOLDOUT_SHARE, collect, load_photo_set, photo_loss, photos_in, slices,
+                                         target_sets)
 from fashion_core.predictor import Predictor
 from fashion_core.runs import load_model
 from fashion_core.train import train
 from test_photo import SHOE, TSHIRT, draw
 
 
-def test_shares_are_fixed_by_file_name_half_held_out():
-    names = [f"IMG_{i:04d}.jpg" for i in range(2000)]
-    shares = [share(n) for n in names]
-    assert shares == [share(f"/elsewhere/other-folder/{n}") for n in names]  # folder does not matter
-    frac = {s: shares.count(s) / len(names) for s in ("held-out", "calib", "train")}
-    assert abs(frac["held-out"] - 0.5) < 0.04 and abs(frac["calib"] - 0.25) < 0.04 and abs(frac["train"] - 0.25) < 0.04
-    quarters = [quarter(n) for n in names]  # the held-out half is two quarters, for cross-validation
-    assert all(q == s or q.startswith(s) for q, s in zip(quarters, shares))
-    assert all(abs(quarters.count(q) / len(names) - 0.25) < 0.04 for q in QUARTERS)
+def test_slices_hold_out_a_fixed_stratified_share_of_every_folder():
+    photos = [(folder, Path(f"/photos/{folder}/IMG_{i:04d}.jpg")) for folder, n in (("t-shirt", 795), ("hat", 123),
+                                                                                 ("skirt", 7)) for i in range(n)]
+    got = slices(photos)
+    for folder, n in (("t-shirt", 795), ("hat", 123), ("skirt", 7)):
+        held = sum(s == "holdout" for (f, _), s in zip(photos, got) if f == folder)
+        assert held == round(HOLDOUT_SHARE * n)  # 15% of every folder, so every garment type is in both
+    # fixed by the file names alone: the same photos elsewhere, listed in another order, fall the same way
+    moved = [(f, Path("/elsewhere") / p.name) for f, p in reversed(photos)]
+    assert slices(moved) == got[::-1]
+    assert slices([("hat", Path("a.jpg")), ("hat", Path("b.jpg"))]).count("holdout") == 1  # even a tiny folder
 
 
 def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garments():
@@ -47,34 +51,26 @@ def test_photo_loss_rewards_any_shoe_class_and_a_spread_belief_on_unmapped_garme
     assert photo_loss(sure_sneaker, sets[1:2], 0.5, "top") < 1e-3
 
 
-def _names(which: str, n: int) -> list[str]:
-    """n file names that fall in the share or quarter which."""
-    return list(itertools.islice((f"p{i}.png" for i in itertools.count()
-                                  if which in (share(f"p{i}.png"), quarter(f"p{i}.png"))), n))
-
-
-def _photo_dir(root, n: int = 6, calib: int = 0, held: int = 0, seed: int = 0):
-    """t-shirt, shoes and hat folders of drawn garments on a light wall; n train-share and `calib`
-    calib-share names, plus `held` names in each held-out quarter (one held-out file when 0, which
-    a run learning from train and calib must never load)."""
+def _photo_dir(root, n: int = 6, seed: int = 0):
+    """t-shirt, shoes and hat folders of n drawn garments each on a light wall, and a .txt that is no photo."""
     rng = np.random.default_rng(seed)
     shapes = {"t-shirt": TSHIRT, "shoes": SHOE, "hat": [(0.2, 0.0), (0.8, 0.0), (0.85, 0.6), (1.0, 0.7),
                                                           (1.0, 1.0), (0.0, 1.0), (0.0, 0.7), (0.15, 0.6)]}
     for folder, outline in shapes.items():
         (root / folder).mkdir(parents=True)
-        held_out = _names("held-out-a", held) + _names("held-out-b", held) if held else _names("held-out", 1)
-        for name in _names("train", n) + _names("calib", calib) + held_out:
+        for i in range(n):
             x0, y0 = rng.integers(10, 40, 2)
             wall = np.full((180, 160, 3), 215, np.uint8) + rng.integers(0, 12, (180, 160, 3), dtype=np.uint8)
             wall[draw(outline, (x0, y0, x0 + 100, y0 + 120), (160, 180))] = (50, 40, 90)
-            Image.fromarray(wall).save(root / folder / name)
+            Image.fromarray(wall).save(root / folder / f"p{i}.png")
     (root / "hat" / "notes.txt").write_text("not a photo")
     return root
 
 
-def test_only_the_train_share_is_loaded_and_each_photo_gets_its_classes(tmp_path):
-    root = _photo_dir(tmp_path / "photos", n=3)
+def test_only_the_train_slice_is_loaded_and_each_photo_gets_its_classes(tmp_path):
+    root = _photo_dir(tmp_path / "photos", n=4)
     assert len(collect(root)) == 12  # the .txt is no photo
+    assert len(load_photo_set(root, "holdout")[2]) == 3 and len(load_photo_set(root, "all")[2]) == 12
     images, sets, folders = load_photo_set(root, "train")
     assert images.shape == (9, 28, 28) and images.dtype == torch.uint8
     assert sorted(set(folders)) == ["hat", "shoes", "t-shirt"] and len(folders) == 9
@@ -88,7 +84,7 @@ def test_more_views_add_reframed_shots_of_each_photo_that_still_show_the_garment
     from fashion_core.photos.pipeline import load_image
     from fashion_core.photos.folders import reframe
 
-    root = _photo_dir(tmp_path / "photos", n=2)
+    root = _photo_dir(tmp_path / "photos", n=3)
     one, _, folders1 = load_photo_set(root, "train")
     three, sets3, folders3 = load_photo_set(root, "train", views=3)
     assert three.shape == (18, 28, 28) and folders3 == [f for f in folders1 for _ in range(3)]
@@ -103,197 +99,32 @@ def test_more_views_add_reframed_shots_of_each_photo_that_still_show_the_garment
     assert 0.8 * photo.width - 1 <= a.width <= photo.width and 0.8 * photo.height - 1 <= a.height <= photo.height
 
 
-def test_a_run_learns_from_named_quarters_and_the_held_out_share_is_not_one(tmp_path):
-    root = _photo_dir(tmp_path / "photos", n=3, calib=2)
-    assert len(load_photo_set(root, "calib")[2]) == 6
-    images, _, folders = load_photo_set(root, ["train", "calib"])
-    assert images.shape == (15, 28, 28) and folders.count("hat") == 5
-    held = load_photo_set(root, "held-out")[2]  # the share is both held-out quarters
-    assert len(held) == 3 and len(held) == sum(len(_quarter_or_none(root, q)) for q in ("held-out-a", "held-out-b"))
-    assert TrainConfig(photo_dir=str(root), photo_shares="train,calib").validate()
-    assert TrainConfig(photo_dir=str(root), photo_shares=",".join(QUARTERS)).validate()
-    for bad in ("held-out", "train,held-out", "", "train,train"):
-        with pytest.raises(ValueError, match="^photo_shares: must name quarters.*held-out-b"):
-            TrainConfig(photo_dir=str(root), photo_shares=bad).validate()
-
-
-def test_the_photos_a_run_learned_from_are_known_by_content_under_any_name(tmp_path):
+def test_a_photo_run_picks_its_threshold_on_the_holdout_slice_only(tmp_path, fake_root, tiny_run, monkeypatch):
+    import json
     import shutil
 
-    from fashion_core.photos.folders import fingerprint, photos_of
+    from fashion_core.photos.thresholds import fit_threshold
 
-    root = _photo_dir(tmp_path / "photos", n=2, calib=1)
-    learned = photos_of(root, ("train",))
-    assert len(learned) == 6  # two drawn garments in each of three folders
-    train_photo = next(p for _, p in collect(root) if share(p) == "train")
-    held_photo = next(p for _, p in collect(root) if share(p) == "held-out")
-    copy = tmp_path / "elsewhere" / "renamed.png"
-    copy.parent.mkdir()
-    shutil.copy(train_photo, copy)
-    assert fingerprint(copy) in learned and fingerprint(held_photo) not in learned
-    assert len(photos_of(root, ("held-out-a", "held-out-b"))) == len(photos_of(root, ("held-out",))) == 3
-
-
-def _quarter_or_none(root, q: str) -> list[str]:
-    try:
-        return load_photo_set(root, q)[2]
-    except ValueError:  # none of the drawn photos fell in this quarter
-        return []
-
-
-def _module(path: str):
-    """A script of the project (scripts/..., benchmarks/...) as a module."""
-    import importlib.util
-
-    from fashion_core.runs import CHECKPOINT_DIR
-
-    spec = importlib.util.spec_from_file_location(path.replace("/", "_")[:-3], CHECKPOINT_DIR.parent / path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held: int = 0):
-    """scripts/photo_threshold_cv.py as a module, a photo folder with calib photos (and `held` in each
-    held-out quarter), and a one-epoch fine-tune of tiny_run on its train and calib shares."""
-    cv = _module("scripts/photo_threshold_cv.py")
-    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
-    photos = _photo_dir(tmp_path / "photos", n=3, calib=3, held=held)
-    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8,
-                                  photo_shares="train,calib")
-    return cv, photos, cfg
-
-
-def test_a_run_that_learned_from_train_and_calib_gets_a_cross_fitted_threshold(tmp_path, fake_root, tiny_run,
-                                                                                 monkeypatch):
-    import json
-
-    cv, photos, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch)
-    run = train(cfg, tmp_path / "both", data_root=fake_root)
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
-    folds = {learn: json.loads((tmp_path / "cv" / f"both_on_{learn}" / "config.json").read_text())
-             for learn in ("train", "calib")}
-    assert {learn: c["photo_shares"] for learn, c in folds.items()} == {"train": "train", "calib": "calib"}
+    photos = _photo_dir(tmp_path / "photos", n=8)
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8)
+    run = train(cfg, tmp_path / "tuned", data_root=fake_root)  # fits the temperature, then the threshold
     cal = json.loads((run.path / "calibration.json").read_text())
-    assert "cross-fitted" in cal["threshold_source"] and "on the calib quarter (9 photos)" in cal["threshold_source"]
-    assert 0.2 <= cal["threshold"] <= 0.95 and cal["temperature"] > 0
-    check = cal["photo_check"]  # the evidence behind the threshold: both folds' held-back shares pooled
-    both = sum(len(load_photo_set(photos, share)[2]) for share in ("train", "calib"))
-    assert check["photos"] == both and 0 <= check["score"] <= 1
-    # a variant of the recipe is cross-fitted under its own fold names and changes nothing stored
-    stored = (run.path / "calibration.json").read_bytes()
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--set", "lr=0.001"]) == 0
-    assert json.loads((tmp_path / "cv" / "both_lr0.001_on_calib" / "config.json").read_text())["lr"] == 0.001
-    assert (run.path / "calibration.json").read_bytes() == stored
-    assert cv.main([str(run.path), "--set", "no_such_field=1"]) == 2
-    # a fold left by an earlier recipe under the same name is trained again, not taken as evidence
-    stale = tmp_path / "cv" / "both_on_train" / "config.json"
-    stale.write_text(json.dumps({**json.loads(stale.read_text()), "lr": 0.5}))
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
-    assert json.loads(stale.read_text())["lr"] == cfg.lr
-    # a fold that was stopped before its evaluation (same recipe, no eval.json) is resumed, not thrown away
-    unfinished = tmp_path / "cv" / "both_on_calib"
-    (unfinished / "eval.json").unlink()
-    (unfinished / "kept.txt").write_text("")
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
-    assert (unfinished / "kept.txt").exists() and (unfinished / "eval.json").exists()
-    before = (tiny_run.path / "calibration.json").read_bytes()
-    assert cv.main([str(tiny_run.path), "--photos", str(photos), "--cv-dir", str(tmp_path / "cv2")]) == 2
-    assert (tiny_run.path / "calibration.json").read_bytes() == before and not (tmp_path / "cv2").exists()
-
-
-def test_a_run_that_learned_from_every_photo_is_cross_validated_over_the_four_quarters(
-        tmp_path, fake_root, tiny_run, monkeypatch, capsys):
-    import json
-
-    cv, photos, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch, held=2)
-    run = train(cfg.replace(photo_shares=",".join(QUARTERS)), tmp_path / "all", data_root=fake_root)
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-b"]) == 0
-    only = sorted(p.name for p in (tmp_path / "cv").iterdir())
-    assert only == ["all_on_train+calib+held-out-a"]  # --fold: just the fold that leaves held-out-b out
-    assert not json.loads((run.path / "calibration.json").read_text()).get("threshold_source")
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv")]) == 0
-    for q in QUARTERS:  # every fold learned from the other three quarters only
-        fold = tmp_path / "cv" / ("all_on_" + "+".join(o for o in QUARTERS if o != q))
-        assert json.loads((fold / "config.json").read_text())["photo_shares"] == ",".join(o for o in QUARTERS if o != q)
-    out = capsys.readouterr().out
-    assert "cross-validated over 4 quarters (30 photos, 10 with no class; each quarter's threshold picked" in out
-    cal = json.loads((run.path / "calibration.json").read_text())
-    assert cal["threshold_source"].startswith("mean of 4 cross-fitted thresholds")
-    assert "on the held-out-a quarter (6 photos) for the same recipe trained on train + calib + held-out-b" in (
-        cal["threshold_source"])
-    assert cal["photo_check"]["photos"] == 30
-    # the benchmark scores each photo it learned from by the fold that left its quarter out ...
-    bench = _module("benchmarks/photo_accuracy.py")
-    args = ["--plain", str(tiny_run.path), "--model", str(tiny_run.path), "--tuned", str(run.path)]
-    assert bench.main([str(photos), *args, "--cv-dir", str(tmp_path / "cv")]) == 0
-    out = capsys.readouterr().out
-    assert "learned from 30 of these photos, so each is scored by the fold that left its quarter out" in out
-    assert "### all photos (tuned: none was learned from, or each one learned from is scored by a fold" in out
-    assert bench.main([str(photos), *args, "--cv-dir", str(tmp_path / "nothing")]) == 2  # ... and needs them
-    assert "its folds are not trained" in capsys.readouterr().err
-    # ... while photos it never saw (other drawings) are its own to answer, folds or not
-    other = _photo_dir(tmp_path / "other", n=2, calib=1, seed=1)
-    assert bench.main([str(other), *args, "--cv-dir", str(tmp_path / "nothing")]) == 0
-    out = capsys.readouterr().out
-    assert "of these photos" not in out and "### all photos" in out
-    # a quarter the run did not learn from has no fold
-    both = train(cfg, tmp_path / "both", data_root=fake_root)
-    assert cv.main([str(both.path), "--cv-dir", str(tmp_path / "cv"), "--fold", "held-out-a"]) == 2
-    # each quarter's threshold is kept, so a later measurement judges the quarter the same way
-    assert set(cal["photo_check"]["quarter_thresholds"]) == set(QUARTERS)
-    # a variant may not change which photos the folds learn from
-    assert cv.main([str(run.path), "--cv-dir", str(tmp_path / "cv"), "--set", 'photo_shares="train"']) == 2
-    # folds shipped inside the run are reused however the photo folder is written, and never replaced
-    import shutil
-
-    shutil.copytree(tmp_path / "cv", run.path / "folds")
-    import os
-
-    assert cv.main([str(run.path), "--photos", os.path.relpath(photos)]) == 0  # a relative path this time
-    assert "training" not in capsys.readouterr().out
-    shipped = run.path / "folds" / "all_on_train+calib+held-out-a"
-    shipped_cfg = shipped / "config.json"
-    shipped_cfg.write_text(json.dumps({**json.loads(shipped_cfg.read_text()), "lr": 0.5}))
-    assert cv.main([str(run.path)]) == 2 and "it ships with its run" in capsys.readouterr().err
-    assert (shipped / "eval.json").exists()
-    # a learned photo copied under a new name is still known, and scored by its fold
-    renamed = tmp_path / "renamed"
-    (renamed / "hat").mkdir(parents=True)
-    shutil.copy(next((photos / "hat").glob("*.png")), renamed / "hat" / "zz-new-name.png")
-    assert bench.main([str(renamed), *args, "--cv-dir", str(tmp_path / "cv")]) == 0
-    assert "learned from 1 of these photos" in capsys.readouterr().out
-    # the run keeps the fingerprints of what it learned from, so it can tell without the photo folder
-    learned = json.loads((run.path / "photos_learned.json").read_text())
-    assert len(learned) == 30 and set(learned.values()) == set(QUARTERS)
-    import shutil
-
-    shutil.rmtree(photos)
-    assert bench.main([str(other), *args, "--cv-dir", str(tmp_path / "nothing")]) == 0
-
-
-def test_an_ensemble_of_photo_tuned_runs_gets_a_threshold_from_the_same_vote_of_their_folds(
-        tmp_path, fake_root, tiny_run, monkeypatch):
-    import json
-
-    from fashion_core.ensemble import create_ensemble
-    from fashion_core.runs import Run
-
-    cv, _, cfg = _cross_fit_setup(tmp_path, fake_root, tiny_run, monkeypatch)
-    a = train(cfg, tmp_path / "a", data_root=fake_root)
-    b = train(cfg.replace(lr=cfg.lr / 2), tmp_path / "b", data_root=fake_root)
-    vote = create_ensemble(tmp_path / "vote", [a.path, b.path], [0.5, 0.5], data_root=fake_root)
-    assert cv.main([str(vote.path), "--cv-dir", str(tmp_path / "cv")]) == 0
-    for learn in ("train", "calib"):  # each fold votes, with the same weights, the members' folds on one share
-        fold = tmp_path / "cv" / f"vote_on_{learn}"
-        assert Run(fold).config.weights == (0.5, 0.5)
-        assert {m.config.photo_shares for m in Run(fold).members()} == {learn}
-        assert sorted(m.name for m in Run(fold).members()) == [f"a_on_{learn}", f"b_on_{learn}"]
-    cal = json.loads((vote.path / "calibration.json").read_text())
-    assert "cross-fitted" in cal["threshold_source"] and 0.2 <= cal["threshold"] <= 0.95
-    # a vote with a member that never saw photos has no both-share recipe to cross-fit
-    mixed = create_ensemble(tmp_path / "mixed", [a.path, tiny_run.path], [0.5, 0.5], data_root=fake_root)
-    assert cv.main([str(mixed.path), "--cv-dir", str(tmp_path / "cv2")]) == 2 and not (tmp_path / "cv2").exists()
+    held = photos_in(photos, "holdout")
+    assert len(held) == 3 and "holdout slice" in cal["threshold_source"]  # one of each folder's 8 (15%, rounded)
+    assert cal["photo_check"]["photos"] == 3 and cal["photo_check"]["no_class"] == 1
+    assert 0.2 <= cal["threshold"] <= 0.95
+    # the train slice plays no part: with every photo the run learned from overwritten, the same threshold
+    for _, path in photos_in(photos, "train"):
+        path.write_bytes(b"not a photo any more")
+    assert photos_in(photos, "holdout") == held
+    (run.path / "calibration.json").write_text(json.dumps({**cal, "threshold": 0.9}))
+    assert fit_threshold(run) == cal["photo_check"]
+    assert json.loads((run.path / "calibration.json").read_text())["threshold"] == cal["threshold"]
+    elsewhere = shutil.copytree(photos, tmp_path / "elsewhere")
+    with pytest.raises(ValueError, match="holdout slice"):  # a photo run's threshold comes from its own folder
+        fit_threshold(run, elsewhere)
+    with pytest.raises(ValueError, match="learned from no photos"):
+        fit_threshold(tiny_run)
 
 
 def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path, tiny_run):
@@ -313,9 +144,9 @@ def test_config_refuses_missing_photos_and_a_start_run_of_another_model(tmp_path
 
 
 def test_fine_tuning_on_photos_starts_from_the_run_and_learns_to_doubt_hats(tmp_path, fake_root, tiny_run):
-    photos = _photo_dir(tmp_path / "photos")
-    hats, _, _ = load_photo_set(photos, "train")
-    hats = hats[:6].numpy()  # folders load in sorted order: hat, shoes, t-shirt
+    photos = _photo_dir(tmp_path / "photos", n=7)  # 6 of each folder in the train slice, as the run learns
+    images, _, folders = load_photo_set(photos, "train")
+    hats = images[[f == "hat" for f in folders]].numpy()
     before = Predictor(load_model(tiny_run.path)).model_probabilities(hats).max(1).mean()
     cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos),
                                   photo_batch=8, outlier_weight=2.0)
@@ -383,3 +214,44 @@ def test_among_photo_tuned_runs_photo_evidence_picks_the_default_not_fashion_mni
             set_threshold(tmp_path / name, 0.5, "a test", {"photos": 10, "no_class": 2, "score": score})
     monkeypatch.setattr(selection, "CHECKPOINT_DIR", tmp_path)
     assert selection.default_run().name == "better_on_photos"  # not the run with the best test accuracy
+
+
+def _benchmark():
+    import importlib.util
+
+    path = Path(__file__).resolve().parent.parent / "benchmarks" / "photo_accuracy.py"
+    spec = importlib.util.spec_from_file_location("photo_accuracy", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_benchmark_leaves_a_run_that_learned_from_measured_photos_out_of_its_headline(
+        tmp_path, fake_root, tiny_run, capsys, monkeypatch):
+    import shutil
+
+    monkeypatch.setenv("FASHION_MNIST_ROOT", str(fake_root))
+    dev = _photo_dir(tmp_path / "dev", n=3, seed=1)
+    clean = _photo_dir(tmp_path / "train", n=7, seed=2)  # other photos of the same kind
+    leaky = shutil.copytree(clean, tmp_path / "leaky")
+    for folder, path in photos_in(dev, "all")[:2]:  # two measured photos under other names, in the train slice too
+        shutil.copy(path, leaky / folder / f"renamed_{path.name}")
+    base = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_batch=8)
+    fair = train(base.replace(photo_dir=str(clean)), tmp_path / "fair", data_root=fake_root)
+    unfair = train(base.replace(photo_dir=str(leaky)), tmp_path / "unfair", data_root=fake_root)
+    bench = _benchmark()
+
+    assert bench.main([str(dev), "--model", str(fair.path), "--previous", str(unfair.path)]) == 0
+    out = capsys.readouterr().out
+    headline = out.split("### Headline")[1].split("###")[0]
+    assert "naive + fair" in headline and "ours + fair" in headline and "unfair" not in headline
+    assert headline.count("/6;") == 4 and headline.count("/3;") == 2  # 6 garments with a class, 3 hats; intervals
+    apart = out.split("### Not in the headline")[1]
+    assert "unfair" in apart and "learned from or chose its threshold on 2 of these photos" in apart
+    assert "### Confusion between the seven folders" in out and "### Per folder" in out
+
+    # a run whose photo folder is gone cannot be cleared: never in the headline; with nothing fair, exit 1
+    shutil.rmtree(leaky)
+    assert bench.main([str(dev), "--model", str(unfair.path)]) == 1
+    out = capsys.readouterr().out
+    assert "### Headline" not in out and "is not here, so what it learned from cannot be checked" in out

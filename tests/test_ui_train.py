@@ -145,7 +145,7 @@ def test_every_field_has_a_plain_label_and_its_help_names_the_config_field(ready
                 assert f"(config: {f.name})" in shown[f.name].help, f.name
     assert shown["train_subset"].label == "training images to use (0 = all)"
     assert "(config: train_subset)" in shown["train_subset"].help
-    assert shown["photo_shares"].label == "photo quarters to learn from"
+    assert shown["photo_dir"].label == "folder of labelled photos"
     assert shown["epochs"].help == "passes over the training images"  # its label already names it
     assert not at.exception
 

@@ -22,7 +22,7 @@ def _calibration(run_path: str, stamps: tuple[float, float]):
 
 def predictor_for(r: Run) -> Predictor:
     """The run's Predictor from the cached model and calibration (fitted once per checkpoint, re-read
-    when calibration.json changes, e.g. a new threshold from scripts/photo_threshold_cv.py)."""
+    when calibration.json changes, e.g. a threshold picked again with `python -m fashion_core photo-threshold`)."""
     cal_file = r.path / "calibration.json"
     stamps = (r.weights_stamp(), cal_file.stat().st_mtime if cal_file.exists() else 0.0)
     return Predictor.from_run(r, model=common.model_for(r), calibration=_calibration(str(r.path), stamps))

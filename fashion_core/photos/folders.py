@@ -1,16 +1,13 @@
 """Labelled real photos: a folder per garment type (../shared/data/README.md names them).
 
-Each photo falls in one fixed quarter, by a hash of its file name (not its content or folder):
-    train         fine-tuning may learn from these (TrainConfig.photo_dir)
-    calib         unsure thresholds are picked here, unless a run trains on it too
-                  (TrainConfig.photo_shares); then its threshold comes from cross-fitting over the
-                  quarters it learned from (fashion_core.photos.cv)
-    held-out-a,   together the held-out share: only ever measured (benchmarks/photo_accuracy.py),
-    held-out-b    except by a run that learns from every quarter, which is measured by
-                  cross-validation instead: each quarter by the same recipe trained on the other three
-so a number reported on a photo never comes from a model that learned from it, nor from a threshold
-picked on it (though for a run that learned from every photo, the folds whose scores pick a quarter's
-threshold did learn from that quarter).
+A training photo folder (clothing-photos-train) is split once into two fixed slices, by a hash of each
+file's name (not its content or folder), stratified: the same share of every garment folder.
+    train     what a photo fine-tune learns from (TrainConfig.photo_dir)
+    holdout   HOLDOUT_SHARE of each folder: the unsure threshold (photos.thresholds) and any other setting
+              are chosen here, never on a photo the model learned from
+A measuring folder (clothing-photos-dev) is neither learned from nor chosen on: benchmarks/photo_accuracy.py
+measures on all of it, and leaves out of its headline any run whose photo_dir holds one of its photos (by
+content, under any name).
 """
 from __future__ import annotations
 
@@ -20,33 +17,19 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fashion_core.config import PHOTO_MAPPING, PHOTO_QUARTERS, PHOTO_UNMAPPED
+from fashion_core.config import PHOTO_MAPPING, PHOTO_UNMAPPED
 from fashion_core.photos.pipeline import ImageError, load_image, prepare
 
 MAPPING = PHOTO_MAPPING  # folder -> the Fashion-MNIST classes that count as correct
 UNMAPPED = PHOTO_UNMAPPED  # no Fashion-MNIST class: a model should be unsure
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"}
-QUARTERS = PHOTO_QUARTERS  # what TrainConfig.photo_shares names
-HELD_OUT = QUARTERS[2:]  # the quarters that make up the held-out share
-LEARNED_PHOTOS = "photos_learned.json"  # in a run folder: fingerprint -> quarter of each photo it learned from
+SLICES = ("train", "holdout")
+HOLDOUT_SHARE = 0.15
 
 
 def _digest(path: str | Path) -> bytes:
-    """A photo's fixed fingerprint, from its file name: its share and its reframe() seeds come from it."""
+    """A photo's fixed fingerprint, from its file name: its slice and its reframe() seeds come from it."""
     return hashlib.sha1(Path(path).name.encode()).digest()
-
-
-def quarter(path: str | Path) -> str:
-    digest = _digest(path)
-    if digest[0] % 2:
-        return "held-out-a" if digest[1] % 2 == 0 else "held-out-b"
-    return "train" if digest[1] % 2 == 0 else "calib"
-
-
-def share(path: str | Path) -> str:
-    """train, calib or held-out (both held-out quarters)."""
-    q = quarter(path)
-    return "held-out" if q in HELD_OUT else q
 
 
 def fingerprint(path: str | Path) -> str:
@@ -54,17 +37,39 @@ def fingerprint(path: str | Path) -> str:
     return hashlib.sha1(Path(path).read_bytes()).hexdigest()
 
 
-def photos_of(photo_dir: str | Path, shares: tuple[str, ...] | list[str]) -> dict[str, str]:
-    """Fingerprint -> quarter of each photo in photo_dir that a run learning from these shares or
-    quarters saw (the quarter as it was then, whatever the photo is called later)."""
-    return {fingerprint(p): quarter(p) for _, p in collect(photo_dir) if share(p) in shares or quarter(p) in shares}
-
-
 def collect(photo_dir: str | Path) -> list[tuple[str, Path]]:
     """(folder, file) for every photo in a mapped or unmapped folder, in a stable order."""
     root = Path(photo_dir)
     folders = [d for d in sorted(root.iterdir()) if d.is_dir() and d.name in {*MAPPING, *UNMAPPED}]
     return [(d.name, f) for d in folders for f in sorted(d.iterdir()) if f.suffix.lower() in EXTENSIONS]
+
+
+def slices(photos: list[tuple[str, Path]]) -> list[str]:
+    """The slice of each (folder, file): in every folder the HOLDOUT_SHARE of its files (rounded, at least one
+    of two or more) whose name hashes lowest are 'holdout', the rest 'train'. A photo's slice depends only on
+    its name and its folder's other names, so adding photos to a folder moves few."""
+    by_folder: dict[str, list[int]] = {}
+    for i, (folder, path) in enumerate(photos):
+        by_folder.setdefault(folder, []).append(i)
+    out = ["train"] * len(photos)
+    for idx in by_folder.values():
+        n_hold = max(int(len(idx) >= 2), round(HOLDOUT_SHARE * len(idx)))
+        for i in sorted(idx, key=lambda i: _digest(photos[i][1]))[:n_hold]:
+            out[i] = "holdout"
+    return out
+
+
+def photos_in(photo_dir: str | Path, which: str = "train") -> list[tuple[str, Path]]:
+    """(folder, file) of the photos in one slice of photo_dir ('train' or 'holdout'), or 'all' of them."""
+    if which not in (*SLICES, "all"):
+        raise ValueError(f"which: {which!r} is not a slice; choose one of {', '.join(SLICES)} or 'all'")
+    photos = collect(photo_dir)
+    return photos if which == "all" else [p for p, s in zip(photos, slices(photos)) if s == which]
+
+
+def fingerprints(photo_dir: str | Path, which: str = "train") -> set[str]:
+    """The content hashes of one slice of photo_dir: what a run with this photo_dir learned from ('train')."""
+    return {fingerprint(p) for _, p in photos_in(photo_dir, which)}
 
 
 def target_sets(folders: list[str]) -> torch.Tensor:
@@ -96,16 +101,13 @@ def reframe(img, seed: int):
     return img
 
 
-def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", views: int = 1,
+def load_photo_set(photo_dir: str | Path, which: str = "train", views: int = 1,
                    ) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """The photos of one share or quarter (or of several) through the photo pipeline: uint8 (N, 28, 28), target
-    sets (N, 10), folders. views > 1 adds views - 1 reframed shots of every photo (reframe()), each
+    """One slice of photo_dir ('train', 'holdout' or 'all') through the photo pipeline: uint8 (N, 28, 28),
+    target sets (N, 10), folders. views > 1 adds views - 1 reframed shots of every photo (reframe()), each
     through the pipeline on its own. Unreadable files are left out."""
-    which = [which] if isinstance(which, str) else list(which)
     images, folders = [], []
-    for folder, path in collect(photo_dir):
-        if share(path) not in which and quarter(path) not in which:
-            continue
+    for folder, path in photos_in(photo_dir, which):
         try:
             img = load_image(path)
         except ImageError:
@@ -115,7 +117,7 @@ def load_photo_set(photo_dir: str | Path, which: str | list[str] = "train", view
             images.append(prepare(img if view == 0 else reframe(img, seed + view)).image28)
             folders.append(folder)
     if not images:
-        raise ValueError(f"photo_dir: no readable photos of the {' or '.join(which)} share in {photo_dir}")
+        raise ValueError(f"photo_dir: no readable photos in the {which} slice of {photo_dir}")
     return torch.from_numpy(np.stack(images)), target_sets(folders), folders
 
 

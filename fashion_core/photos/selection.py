@@ -1,15 +1,15 @@
-"""Which runs learned from photos, and from which, and which run answers photos by default.
+"""Which runs learned from photos, and which run answers photos by default.
 
-The default photo model is the photo-tuned run whose unsure threshold did best on labelled photos
-(its calibration.json photo_check score), not the one with the best Fashion-MNIST test accuracy.
+The default photo model is the photo-tuned run whose unsure threshold did best on labelled photos it
+never learned from (its calibration.json photo_check score, on its photo folder's holdout slice), not
+the one with the best Fashion-MNIST test accuracy.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
 from fashion_core.calibration import load_calibration
-from fashion_core.photos.folders import LEARNED_PHOTOS, photos_of
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs, read_json
+from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs
 
 
 def tuned_on_photos(run: Run) -> bool:
@@ -20,31 +20,9 @@ def tuned_on_photos(run: Run) -> bool:
         return False
 
 
-def learned_shares(run: Run) -> set[str]:
-    """The photo quarters (photos.folders.QUARTERS) the trained runs behind `run` were set to learn from."""
-    return {q for m in run.members() if m.config.photo_dir for q in m.config.photo_share_names}
-
-
-def learned_photos(run: Run) -> dict[str, str] | None:
-    """Fingerprint -> quarter of every photo the trained runs behind `run` learned from: as training
-    recorded them (LEARNED_PHOTOS), or from the photo folder for a run trained before that record;
-    None when neither is here, so that cannot be told."""
-    learned: dict[str, str] = {}
-    for single in run.members():
-        cfg = single.config
-        recorded = read_json(single.path / LEARNED_PHOTOS)
-        if isinstance(recorded, dict):
-            learned.update(recorded)
-        elif cfg.photo_dir and Path(cfg.photo_dir).is_dir():
-            learned.update(photos_of(cfg.photo_dir, cfg.photo_share_names))
-        elif cfg.photo_dir:
-            return None
-    return learned
-
-
 def photo_score(run: Run) -> float:
     """The run's photo_check score (calibration.json: right-and-sure on photos with a class and unsure on
-    the others, measured on photos it did not learn from when its threshold was picked); -1 without one."""
+    the others, on the holdout slice its threshold was picked on); -1 without one."""
     check = load_calibration(run).check
     return float(check["score"]) if check else -1.0
 
