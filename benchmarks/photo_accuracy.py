@@ -1,6 +1,6 @@
 """Accuracy on real clothing photos that no model learned from: our pipeline and models next to the naive baseline.
 
-    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--previous RUN ...] [--sheets DIR]
+    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--previous RUN ...] [--sheets DIR] [--segment-side N]
 
 PHOTO_DIR holds one folder per garment type (../shared/data/README.md), for measuring only: clothing-photos-dev.
 Systems, measured in the same run on the same photos:
@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scipy.stats import binomtest  # noqa: E402
 
 from fashion_core.photos.folders import MAPPING, UNMAPPED, collect, fingerprint, fingerprints  # noqa: E402
-from fashion_core.photos.pipeline import ImageError, load_image, naive, prepare  # noqa: E402
+from fashion_core.photos.pipeline import SEGMENT_SIDE, WORK_SIDE, ImageError, load_image, naive, prepare  # noqa: E402
 from fashion_core.photos.selection import default_run  # noqa: E402
 from fashion_core.predictor import Predictor  # noqa: E402
 from fashion_core.runs import Run  # noqa: E402
@@ -40,21 +40,22 @@ GOALS = {"acc": 0.88, "unsure": 0.10, "no_class_unsure": 0.85}  # the issue's go
 FOLDER_OF = {c: folder for folder, classes in MAPPING.items() for c in classes}
 
 
-def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False):
-    """(N, 28, 28) ours, (N, 28, 28) naive, which photos could be read, and (with keep_steps) each
-    photo's pipeline steps."""
-    ours, base, ok, steps = [], [], [], []
+def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False, other_side: int | None = None):
+    """(N, 28, 28) ours, (N, 28, 28) naive, which photos could be read, (with keep_steps) each photo's
+    pipeline steps, and (with other_side) ours segmented on a copy of that size."""
+    ours, base, ok, steps, other = [], [], [], [], []
+    blank = np.zeros((28, 28), np.uint8)
     for _, path in photos:
         try:
             img = load_image(path)
         except ImageError:
-            ours.append(np.zeros((28, 28), np.uint8)), base.append(np.zeros((28, 28), np.uint8)), ok.append(False)
-            steps.append(None)
+            ours.append(blank), base.append(blank), other.append(blank), ok.append(False), steps.append(None)
             continue
         prepared = prepare(img)
         ours.append(prepared.image28), base.append(naive(img)), ok.append(True)
         steps.append(prepared.steps if keep_steps else None)
-    return np.stack(ours), np.stack(base), np.array(ok), steps
+        other.append(prepare(img, other_side).image28 if other_side else blank)
+    return np.stack(ours), np.stack(base), np.array(ok), steps, np.stack(other)
 
 
 def learned_here(run: Run, here: set[str]) -> str:
@@ -165,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--model", help="the run to measure (default: the Predict page's default for photos)")
     ap.add_argument("--previous", nargs="*", default=[], help="other runs, e.g. an earlier checkout's default")
     ap.add_argument("--sheets", type=Path, help="write contact sheets of the default system's wrong answers here")
+    ap.add_argument("--segment-side", type=int, help=f"also measure our pipeline segmenting a copy this size "
+                                                       f"(now {SEGMENT_SIDE} px; {WORK_SIDE}: as before it)")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -174,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     folders = np.array([f for f, _ in photos])
     here = {fingerprint(p) for _, p in photos}
-    ours, base, ok, steps = prepare_all(photos, keep_steps=bool(args.sheets))
+    ours, base, ok, steps, other = prepare_all(photos, bool(args.sheets), args.segment_side)
     print(f"{len(photos)} photos in {args.photo_dir} ({(~ok).sum()} unreadable), prepared in "
           f"{time.perf_counter() - t0:.0f}s")
 
@@ -189,12 +192,15 @@ def main(argv: list[str] | None = None) -> int:
         why = learned_here(run, here)
         predictor = Predictor.from_run(run)
         pairs = [("naive", base), ("ours", ours)] if not label else [("ours", ours)]
+        if args.segment_side and not label:
+            pairs.append((f"ours segmented at {args.segment_side} px", other))
         for pipe, images in pairs:
             name = f"{pipe} + {run.name}" + (f" ({label})" if label else "")
             s = score(folders, ok, predictor, images)
             if why:
                 refused.append(f"{name}: {why}. Measured anyway, for the record only: top-1 "
-                               f"{cell(*rate(s['right'], s['mapped']))}, unsure {cell(*rate(s['unsure'], s['mapped']))}, "
+                               f"{cell(*rate(s['right'], s['mapped']))}, "
+                               f"unsure {cell(*rate(s['unsure'], s['mapped']))}, "
                                f"unsure on hats, shorts, skirts {cell(*rate(s['unsure'], s['no_class']))}")
             else:
                 fair[name] = s

@@ -136,12 +136,19 @@ class GanSession:
 
 def train_gan(config: GanConfig, run_dir: str | Path, on_progress: Progress | None = None,
               should_stop: Callable[[], bool] | None = None, data_root: str | Path | None = None) -> Run:
-    """Train (or resume) the generator run in run_dir; returns the Run, done or cancelled."""
+    """Train (or resume) the generator run in run_dir; returns the Run, done or cancelled. A run given more
+    epochs than it has goes on from its last.pt: the learning rates are constant, so that is the same as
+    having planned the longer run from the start."""
     config.validate()
     device = resolve_device(config.device)
     run = Run(Path(run_dir))
     if (run.path / "config.json").exists() and run.config != config:
-        raise ValueError(f"{run.path} already holds a run with a different config")
+        old = run.config
+        longer = (old.kind == "gan" and old.replace(epochs=config.epochs) == config and config.epochs > old.epochs
+                  and (run.path / "last.pt").exists())
+        if not longer:
+            raise ValueError(f"{run.path} already holds a run with a different config (only more epochs can be "
+                             "given to a run whose last.pt is there)")
     run.path.mkdir(parents=True, exist_ok=True)
     remove_stray_temps(run.path)
     atomic_write_json(run.path / "config.json", config_json(config))

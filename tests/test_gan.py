@@ -69,6 +69,19 @@ def test_a_cancelled_gan_run_resumes_to_the_same_weights(tmp_path, fake_root, ti
     assert all(torch.allclose(ours["generator"][k], v) for k, v in straight["generator"].items())
 
 
+def test_a_finished_gan_run_given_more_epochs_goes_on_as_if_planned_longer(tmp_path, fake_root, tiny_gan):
+    longer = TINY.replace(epochs=3)
+    straight = gan.train_gan(longer, tmp_path / "straight", data_root=fake_root)
+    extended = gan.train_gan(longer, shutil.copytree(tiny_gan.path, tmp_path / "extended"), data_root=fake_root)
+    assert [r["epoch"] for r in extended.metrics] == [1, 2, 3] and extended.config.epochs == 3
+    ours, theirs = load_checkpoint(extended.path / "best.pt"), load_checkpoint(straight.path / "best.pt")
+    assert all(torch.allclose(ours["generator"][k], v) for k, v in theirs["generator"].items())
+    with pytest.raises(ValueError, match="different config"):  # anything else changed is another run
+        gan.train_gan(longer.replace(lr_g=1e-3, epochs=4), extended.path, data_root=fake_root)
+    with pytest.raises(ValueError, match="different config"):  # ... and so is fewer epochs
+        gan.train_gan(TINY.replace(epochs=1), extended.path, data_root=fake_root)
+
+
 def test_bad_gan_settings_are_refused_naming_the_field(tmp_path, fake_root):
     with pytest.raises(ConfigError, match="g_width"):
         gan.train_gan(TINY.replace(g_width=0), tmp_path / "bad", data_root=fake_root)
