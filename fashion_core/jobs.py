@@ -439,10 +439,15 @@ def _progress_writer(job: Job):
             val = f", val acc {p['val_acc']:.2f}%" if "val_acc" in p else ""
             job.log(f"epoch {p['epoch']}/{p['epochs']}: train loss {p['train_loss']:.4f}, "
                     f"train acc {p['train_acc']:.2f}%{val}")
-        elif p.get("phase") in ("loading data", "test"):
-            job.log({"loading data": "loading data", "test": "evaluating on the test set"}[p["phase"]])
+        elif p.get("phase") in PHASE_LOG:
+            job.log(PHASE_LOG[p["phase"]])
 
     return on_progress
+
+
+PHASE_LOG = {"loading data": "loading data", "loading photos": "preparing the labelled photos",
+             "test": "evaluating on the test set",
+             "photo threshold": "picking the unsure threshold on the photos' holdout slice"}
 
 
 def _set_final(job: Job, state: str, **extra) -> None:
