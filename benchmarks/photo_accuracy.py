@@ -1,12 +1,12 @@
 """Accuracy on real clothing photos that no model learned from: our pipeline and models next to the naive baseline.
 
-    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--previous RUN ...] [--sheets DIR] [--segment-side N]
+    python benchmarks/photo_accuracy.py PHOTO_DIR [--model RUN] [--also RUN ...] [--sheets DIR] [--segment-side N]
 
 PHOTO_DIR holds one folder per garment type (../shared/data/README.md), for measuring only: clothing-photos-dev.
 Systems, measured in the same run on the same photos:
     naive + MODEL   greyscale, invert, squash to 28x28 (pipeline.naive), then the model
     ours + MODEL    the photo pipeline (pipeline.prepare), then the model
-    ours + RUN      each --previous run (say, the photo default of an earlier checkout)
+    ours + RUN      each --also run (another photo run, or the photo default of an earlier checkout)
 MODEL is the Predict page's default (photos.selection.default_run) unless --model names another.
 
 The headline table holds only systems whose runs learned nothing from PHOTO_DIR and chose nothing on it: a run
@@ -164,7 +164,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("photo_dir", type=Path)
     ap.add_argument("--model", help="the run to measure (default: the Predict page's default for photos)")
-    ap.add_argument("--previous", nargs="*", default=[], help="other runs, e.g. an earlier checkout's default")
+    ap.add_argument("--also", nargs="*", default=[], help="other runs, e.g. an earlier checkout's default")
     ap.add_argument("--sheets", type=Path, help="write contact sheets of the default system's wrong answers here")
     ap.add_argument("--segment-side", type=int, help=f"also measure our pipeline segmenting a copy this size "
                                                        f"(now {SEGMENT_SIDE} px; {WORK_SIDE}: as before it)")
@@ -182,20 +182,20 @@ def main(argv: list[str] | None = None) -> int:
           f"{time.perf_counter() - t0:.0f}s")
 
     model = Run(Path(args.model)) if args.model else default_run()
-    runs = [("", model), *((f"previous {Path(p).name}", Run(Path(p))) for p in args.previous)]
+    runs = [(True, model), *((False, Run(Path(p))) for p in args.also)]
     fair: dict[str, dict] = {}
     refused: list[str] = []
-    for label, run in runs:
+    for main_run, run in runs:
         if not (run.path / "config.json").exists():
             print(f"error: {run.path} is not a run directory", file=sys.stderr)
             return 2
         why = learned_here(run, here)
         predictor = Predictor.from_run(run)
-        pairs = [("naive", base), ("ours", ours)] if not label else [("ours", ours)]
-        if args.segment_side and not label:
+        pairs = [("naive", base), ("ours", ours)] if main_run else [("ours", ours)]
+        if args.segment_side and main_run:
             pairs.append((f"ours segmented at {args.segment_side} px", other))
         for pipe, images in pairs:
-            name = f"{pipe} + {run.name}" + (f" ({label})" if label else "")
+            name = f"{pipe} + {run.name}"
             s = score(folders, ok, predictor, images)
             if why:
                 refused.append(f"{name}: {why}. Measured anyway, for the record only: top-1 "

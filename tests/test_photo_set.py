@@ -241,7 +241,7 @@ def test_the_benchmark_leaves_a_run_that_learned_from_measured_photos_out_of_its
     unfair = train(base.replace(photo_dir=str(leaky)), tmp_path / "unfair", data_root=fake_root)
     bench = _benchmark()
 
-    assert bench.main([str(dev), "--model", str(fair.path), "--previous", str(unfair.path)]) == 0
+    assert bench.main([str(dev), "--model", str(fair.path), "--also", str(unfair.path)]) == 0
     out = capsys.readouterr().out
     headline = out.split("### Headline")[1].split("###")[0]
     assert "naive + fair" in headline and "ours + fair" in headline and "unfair" not in headline
