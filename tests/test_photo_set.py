@@ -15,6 +15,7 @@ from fashion_core.data import load_split
 from fashion_core.photos.folders import (HOLDOUT_SHARE, collect, load_photo_set, photo_loss, photos_in, slices,
                                          target_sets)
 from fashion_core.predictor import Predictor
+import fashion_core.runs as fruns
 from fashion_core.runs import load_model
 from fashion_core.train import train
 from test_photo import SHOE, TSHIRT, draw
@@ -179,7 +180,7 @@ def test_predict_defaults_to_the_run_tuned_on_photos(tmp_path, tiny_run, monkeyp
         (tmp_path / name / "eval.json").write_text(json.dumps({**ev, "test_accuracy": acc}))
         cfg = json.loads((tmp_path / name / "config.json").read_text())
         (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": photos}))
-    monkeypatch.setattr(selection, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path)
     assert selection.default_run().name == "tuned"  # uploads are photos: the photo-tuned run answers
     shutil.copytree(tmp_path / "tuned", tmp_path / "tuned_too")
     for name, members, acc in (("vote_tuned", ["tuned", "tuned_too"], 99.5),
@@ -212,7 +213,7 @@ def test_among_photo_tuned_runs_photo_evidence_picks_the_default_not_fashion_mni
         (tmp_path / name / "config.json").write_text(json.dumps({**cfg, "photo_dir": "photos"}))
         if score is not None:
             set_threshold(tmp_path / name, 0.5, "a test", {"photos": 10, "no_class": 2, "score": score})
-    monkeypatch.setattr(selection, "CHECKPOINT_DIR", tmp_path)
+    monkeypatch.setattr(fruns, "CHECKPOINT_DIR", tmp_path)
     assert selection.default_run().name == "better_on_photos"  # not the run with the best test accuracy
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from fashion_core.calibration import load_calibration
-from fashion_core.runs import CHECKPOINT_DIR, Run, list_runs
+from fashion_core import runs as run_folders
+from fashion_core.runs import Run, list_runs
 
 
 def tuned_on_photos(run: Run) -> bool:
@@ -45,9 +46,9 @@ def best_for_photos(runs: list[Run]) -> Run:
 
 def default_run() -> Run:
     """The best shipped checkpoint for photos (best_for_photos over checkpoints/)."""
-    shipped = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.has_weights]
+    shipped = [r for r in list_runs(run_folders.CHECKPOINT_DIR) if r.eval and r.has_weights]
     if not shipped:
-        raise ValueError(f"no shipped checkpoints in {CHECKPOINT_DIR}; pass --model RUN_DIR")
+        raise ValueError(f"no shipped checkpoints in {run_folders.CHECKPOINT_DIR}; pass --model RUN_DIR")
     return best_for_photos(shipped)
 
 
@@ -56,10 +57,11 @@ def resolve_run(name_or_dir: str | None) -> Run:
     or None for the default."""
     if not name_or_dir:
         return default_run()
-    for candidate in (Path(name_or_dir), CHECKPOINT_DIR / name_or_dir):
+    for candidate in (Path(name_or_dir), run_folders.CHECKPOINT_DIR / name_or_dir):
         if (candidate / "config.json").exists():
             return Run(candidate)
-    matches = [r for r in list_runs(CHECKPOINT_DIR) if r.eval and r.has_weights and r.config.model == name_or_dir]
+    matches = [r for r in list_runs(run_folders.CHECKPOINT_DIR)
+               if r.eval and r.has_weights and r.config.model == name_or_dir]
     if matches:
         return max(matches, key=lambda r: r.eval["test_accuracy"])
     raise ValueError(f"model: {name_or_dir!r} is neither a run directory nor a shipped model")
