@@ -210,11 +210,12 @@ def embedding_in_browser(page, base: str, methods: list[str]) -> dict[str, list[
     seed = int(time.time()) % 9000 + 1000
     visit_by_url(page, base, "Dataset")
     page.get_by_role("tab", name="Embedding map").click()
-    form = page.locator("[data-testid='stForm']")
+    # the map's own form (the Synthetic tab has a form with a Seed too)
+    form = page.locator("[data-testid='stForm']").filter(has=page.get_by_role("button", name="Compute the map"))
     out: dict[str, list[float]] = {}
     for method, key in [("PCA", "first map in a tab"), *[(m, m) for m in methods * 2]]:
         form.get_by_role("radiogroup", name="Method").get_by_text(method, exact=True).click()
-        form.get_by_label("Seed").fill(str(seed - 1 if key == "first map in a tab" else seed))
+        form.get_by_role("spinbutton", name="Seed").fill(str(seed - 1 if key == "first map in a tab" else seed))
         t0 = time.perf_counter()
         form.get_by_role("button", name="Compute the map").click()
         page.wait_for_timeout(100)  # the rerun has started (the caption may be the same map's)
