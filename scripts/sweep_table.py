@@ -41,8 +41,9 @@ def study_table(name: str) -> str:
     rows = [r for r in sweeps.trial_table(study) if r.state in ("complete", "pruned")]
     names = [p.name for p in cfg.space]
     subset = cfg.base.train_subset or "all"
+    models = "the models in the table" if "model" in {p.name for p in cfg.space} else cfg.base.model
     lines = [f"#### `{name}`", "", f"- The report: {REPORT_SAYS.get(name, '')}",
-             f"- Here: {cfg.base.model}, {len(rows)} of {cfg.n_trials} trials finished, up to {cfg.max_epochs} "
+             f"- Here: {models}, {len(rows)} of {cfg.n_trials} trials finished, up to {cfg.max_epochs} "
              f"epochs each on the first {subset} training images, {cfg.sampler} sampler, {'no' if cfg.pruner == 'none' else cfg.pruner} pruner; "
              "scored by best validation accuracy (the test set is never used to choose)."]
     best = max(rows, key=lambda r: r.value or -1, default=None)
