@@ -19,6 +19,7 @@ system, a contact sheet per folder of the photos it got wrong, after each step o
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 import time
 from pathlib import Path
@@ -58,6 +59,12 @@ def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False, other_
     return np.stack(ours), np.stack(base), np.array(ok), steps, np.stack(other)
 
 
+@functools.cache
+def _folder_hashes(folder: Path) -> frozenset[str]:
+    """Every photo's content hash in a photo folder, read once however many runs learned from it."""
+    return frozenset(fingerprints(folder, "all"))
+
+
 def learned_here(run: Run, here: set[str]) -> str:
     """Why `run` may not be measured on photos with these content hashes ("" when it may): it learned from
     some of them, or chose its threshold on them, or its photo folder cannot be checked."""
@@ -67,7 +74,7 @@ def learned_here(run: Run, here: set[str]) -> str:
             continue
         if not Path(folder).is_dir():
             return f"its photo folder {folder} is not here, so what it learned from cannot be checked"
-        seen = len(fingerprints(folder, "all") & here)
+        seen = len(_folder_hashes(Path(folder).resolve()) & here)
         if seen:
             return f"{member.name} learned from or chose its threshold on {seen} of these photos (in {folder})"
     return ""
@@ -171,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
+    _folder_hashes.cache_clear()  # a folder read in an earlier call may have changed since
     photos = collect(args.photo_dir)
     if not photos:
         print(f"error: no photos in garment folders under {args.photo_dir}", file=sys.stderr)

@@ -415,6 +415,12 @@ def record(history: list[dict], point: dict) -> None:
         history[:] = [h for i, h in enumerate(history) if i not in drop]
 
 
+# the phases a job's log names as they begin (epochs get a line of their own)
+PHASE_LOG = {"loading data": "loading data", "loading photos": "preparing the labelled photos",
+             "test": "evaluating on the test set",
+             "photo threshold": "picking the unsure threshold on the photos' holdout slice"}
+
+
 def _progress_writer(job: Job):
     """The train() progress callback of a runner: progress.json for the live curves, and the log."""
     history: list[dict] = []
@@ -443,11 +449,6 @@ def _progress_writer(job: Job):
             job.log(PHASE_LOG[p["phase"]])
 
     return on_progress
-
-
-PHASE_LOG = {"loading data": "loading data", "loading photos": "preparing the labelled photos",
-             "test": "evaluating on the test set",
-             "photo threshold": "picking the unsure threshold on the photos' holdout slice"}
 
 
 def _set_final(job: Job, state: str, **extra) -> None:

@@ -11,6 +11,8 @@ from pathlib import Path
 import numpy as np
 
 from fashion_core.calibration import CALIBRATION_FILE
+from fashion_core.photos.folders import load_photo_set
+from fashion_core.predictor import Predictor
 from fashion_core.runs import Run, atomic_write_json, read_json
 
 # threshold rule on labelled photos: catch the most photos with no class while at most this share
@@ -78,9 +80,6 @@ def fit_threshold(run: Run | str | Path, photo_dir: str | Path | None = None) ->
     run that learned from no photos); returns the photo_check stored with it. When no threshold keeps the
     garments with a class sure enough (pick_threshold's rule), the lowest, 0.20, is stored, and its check
     says how many it leaves unsure."""
-    from fashion_core.photos.folders import load_photo_set  # noqa: PLC0415
-    from fashion_core.predictor import Predictor  # noqa: PLC0415
-
     run = run if isinstance(run, Run) else Run(Path(run))
     own = photo_dir_of(run)
     if own and photo_dir and Path(photo_dir).resolve() != Path(own).resolve():
