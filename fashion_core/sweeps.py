@@ -97,6 +97,7 @@ class SweepConfig:
     pruner: str = "hyperband"
     n_trials: int = 20  # trials that finish (complete or pruned)
     max_epochs: int = 10  # epochs per trial: Hyperband's largest resource
+    reduction_factor: int = 3  # Hyperband's eta: a rung passes on its best 1 in eta trials
     timeout_s: float = 0.0  # a worker starts no trial after this many seconds (0 = no limit)
     seed: int = 0  # the sampler's seed
     note: str = ""
@@ -109,6 +110,8 @@ class SweepConfig:
         problems += [msg for ok, msg in (
             (isinstance(self.n_trials, int) and 1 <= self.n_trials <= 10_000, "n_trials: must be 1..10000"),
             (isinstance(self.max_epochs, int) and 1 <= self.max_epochs <= 1000, "max_epochs: must be 1..1000"),
+            (isinstance(self.reduction_factor, int) and 2 <= self.reduction_factor <= 10,
+             "reduction_factor: must be 2..10 (Hyperband keeps the best 1 in this many trials at each rung)"),
             (self.timeout_s >= 0, "timeout_s: must be >= 0 (0 = no limit)"),
             (bool(self.space), "space: name at least one setting to search"),
             (len({p.name for p in self.space}) == len(self.space), "space: a setting is named twice"),
@@ -231,7 +234,8 @@ def worker_seed(cfg: SweepConfig, trials_so_far: int) -> int:
 def make_pruner(cfg: SweepConfig) -> optuna.pruners.BasePruner:
     """Hyperband over epochs (report 001: successive halving in brackets, epochs as the resource)."""
     if cfg.pruner == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.max_epochs, reduction_factor=3)
+        return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=cfg.max_epochs,
+                                              reduction_factor=cfg.reduction_factor)
     if cfg.pruner == "median":
         return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
     return optuna.pruners.NopPruner()

@@ -335,3 +335,53 @@ def end_epoch(s: Session, row: dict) -> None:
                                                  "epoch": s.epoch + 1})
     s.epoch += 1
     save(s, s.run.path / "last.pt")
+
+
+TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
+
+
+def estimate_seconds(cfg: TrainConfig, steps: int = 6, threads: int | None = None) -> float:
+    """About how many seconds cfg trains for on its device (data loading, validation and the test not
+    counted): `steps` optimiser steps of its model, optimiser, loss and augmentation on random images,
+    timed after two warm-up steps, times the run's steps; on the CPU with `threads` threads (a training
+    job's, which the app lowers for itself). Photos, synthetic images and cut garments, which add to
+    some batches, are not included."""
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        return _timed_steps(cfg, steps) * _steps_of(cfg)
+    finally:
+        torch.set_num_threads(before)
+
+
+def _steps_of(cfg: TrainConfig) -> int:
+    held_out = {"none": 0, "stratified": cfg.val_count, "random": round(TRAIN_IMAGES * cfg.val_fraction)}
+    n = TRAIN_IMAGES - held_out.get(cfg.val_split, 0)
+    n = min(n, cfg.train_subset) if cfg.train_subset else n
+    total = -(-n // cfg.batch_size) * cfg.epochs
+    return min(total, cfg.max_steps) if cfg.max_steps else total
+
+
+def _timed_steps(cfg: TrainConfig, steps: int) -> float:
+    """Seconds per optimiser step of cfg's model, optimiser, loss and augmentation on random images."""
+    device = resolve_device(cfg.device)
+    model = create_model(cfg.model, **cfg.model_kwargs).to(device, memory_format=torch.channels_last).train()
+    opt, loss_fn = make_optimizer(cfg, model.parameters()), make_loss(cfg, device)
+    gen = torch.Generator(device=device).manual_seed(0)
+    images = torch.randint(0, 256, (cfg.batch_size, 28, 28), dtype=torch.uint8, generator=gen, device=device)
+    labels = torch.randint(len(CLASSES), (cfg.batch_size,), generator=gen, device=device)
+    for i in range(steps + 2):
+        if i == 2:
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            t0 = time.perf_counter()
+        x = augment_batch(to_input(images), labels, cfg.augment, gen).contiguous(memory_format=torch.channels_last)
+        with autocast(device):
+            loss = loss_fn(model(x).float(), labels)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - t0) / steps

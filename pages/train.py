@@ -23,12 +23,15 @@ st.title("Train")
 have_data = common.data_ready()
 if not have_data:  # the form stays: settings can be chosen while the data comes
     common.data_panel("so training cannot start yet; the form below can be filled in meanwhile")
-chosen = st.selectbox("Start from a recipe", ["defaults", *RECIPES], key="train.recipe", persist_state="session",
+train_form.start_form()
+chosen = st.selectbox("Start from a recipe", [*RECIPES, "defaults"], key="train.recipe", persist_state="session",
                       on_change=train_form.load_recipe)
 if st.session_state.get("train.from_job"):
     st.caption(f"The form holds the settings of job {st.session_state['train.from_job']} (loaded from the Jobs list).")
 else:
     st.caption(recipe_note(chosen))
+    if chosen == train_form.DEFAULT_RECIPE:
+        st.caption(train_form.time_note(chosen))
 if toast := st.session_state.pop("train.toast", None):  # set in a callback or before a rerun
     st.toast(toast)
 cfg = train_form.config_form(field_groups(), field_help(), CHOICES, common.finished_runs())

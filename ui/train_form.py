@@ -46,12 +46,48 @@ def fill_form(cfg: TrainConfig, with_model: bool) -> None:
     common.load_augment_preset(cfg.augment, "cfg_aug")
 
 
+DEFAULT_RECIPE = "quick"  # what a first visit's form holds
+
+
+def start_form() -> None:
+    """On a session's first visit, the default recipe, its model included, fills the boxes no one has
+    set yet (a link or another page may have set some)."""
+    if "train.recipe" in st.session_state:
+        return
+    st.session_state["train.recipe"] = DEFAULT_RECIPE
+    kept = {k: v for k, v in st.session_state.items() if k.startswith(("cfg.", "cfg_aug."))}
+    fill_form(recipe(DEFAULT_RECIPE), with_model=True)
+    st.session_state.update(kept)
+
+
 def load_recipe() -> None:
-    """The recipe picker's callback: the chosen recipe's values into the form (the model stays)."""
+    """The recipe picker's callback: the chosen recipe's values into the form (the model too where the
+    recipe names one, else it stays)."""
     name = st.session_state["train.recipe"]
-    fill_form(recipe(name) if name in RECIPES else TrainConfig(), with_model=False)
+    with_model = "model" in RECIPES.get(name, {})
+    fill_form(recipe(name) if name in RECIPES else TrainConfig(), with_model=with_model)
     st.session_state.pop("train.from_job", None)
-    st.toast(f"Recipe {name} loaded: its values replaced the form's (the model stays as chosen).")
+    st.toast(f"Recipe {name} loaded: its values replaced the form's"
+             + (f" (its model, {RECIPES[name]['model']}, too)." if with_model else " (the model stays as chosen)."))
+
+
+@st.cache_resource(show_spinner="Timing the quick recipe on this machine…", max_entries=2)
+def _seconds_of(name: str, device: str) -> float:
+    from fashion_core.device import DEFAULT_THREADS  # noqa: PLC0415  (torch: only for this page)
+    from fashion_core.train import estimate_seconds  # noqa: PLC0415
+
+    return estimate_seconds(recipe(name), threads=DEFAULT_THREADS)
+
+
+def time_note(name: str) -> str:
+    """How long recipe `name` trains for on this machine's device, timed from a few steps once per app."""
+    from fashion_core.device import DEFAULT_THREADS, describe_device, resolve_device  # noqa: PLC0415
+
+    device = resolve_device(recipe(name).device)
+    where = describe_device(device, threads=DEFAULT_THREADS)
+    seconds = _seconds_of(name, where)
+    return (f"On this machine ({where}) it trains for about {seconds:.0f} s, timed from a few of its steps; "
+            "loading the data and scoring each epoch add a few seconds.")
 
 
 def load_job(job: jobs.Job) -> None:
