@@ -109,6 +109,19 @@ def test_a_sweep_round_trips_through_its_study_so_any_worker_runs_the_same_one(s
     assert sweeps.load("again")[1] == cfg
 
 
+def test_hyperbands_reduction_factor_is_kept_with_the_sweep_and_a_bad_one_is_refused(sweep_env):
+    cfg = sweeps.SweepConfig(BASE, (sweeps.Param("lr", 1e-4, 1e-1, log=True),), n_trials=2, max_epochs=9,
+                             reduction_factor=4)
+    sweeps.create("eta", cfg)
+    study, loaded = sweeps.load("eta")
+    assert loaded.reduction_factor == 4 and study.pruner._reduction_factor == 4  # the rungs keep 1 in 4
+    old = {k: v for k, v in cfg.to_dict().items() if k != "reduction_factor"}  # a study made before the setting
+    assert sweeps.SweepConfig.from_dict(old).reduction_factor == 3
+    with pytest.raises(ConfigError, match="reduction_factor: must be 2..10"):
+        sweeps.create("eta1", sweeps.SweepConfig(BASE, cfg.space, reduction_factor=1))
+    assert "eta1" not in sweeps.list_sweeps()
+
+
 # --- PostgreSQL: many workers, one study ------------------------------------------------------------
 def _pg_bin() -> Path | None:
     found = sorted(Path("/usr/lib/postgresql").glob("*/bin/initdb"))

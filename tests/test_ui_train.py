@@ -3,6 +3,7 @@ that can be named, the form without the dataset, and a resumed job's trail in th
 from __future__ import annotations
 
 import math
+import re
 import shutil
 from dataclasses import fields
 from pathlib import Path
@@ -14,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 import fashion_core.data as fdata
 import fashion_core.runs as fruns
 from fashion_core import jobs
-from fashion_core.config import TrainConfig
+from fashion_core.config import RECIPES, TrainConfig
 from ui.charts import job_curves
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
@@ -133,6 +134,20 @@ def test_a_job_that_trains_no_config_of_its_own_is_listed_not_a_traceback(ready)
 
 
 # --- the form ----------------------------------------------------------------------------------
+def test_the_form_starts_from_the_quick_recipe_and_says_how_long_it_takes_here(ready):
+    at = start()
+    assert at.selectbox(key="train.recipe").value == "quick" and at.selectbox(key="cfg.model").value == "quick"
+    assert at.number_input(key="cfg.epochs").value == RECIPES["quick"]["epochs"]
+    shown = text_of(at)
+    assert "Quick, the default" in shown and re.search(r"On this machine \(CPU \(\d+ threads?\)\) it trains for "
+                                                       r"about \d+ s", shown), shown
+    at.selectbox(key="train.recipe").set_value("report003").run()  # a report's recipe keeps the model
+    assert at.selectbox(key="cfg.model").value == "quick" and at.selectbox(key="cfg.optimizer").value == "adam"
+    at.selectbox(key="cfg.model").set_value("mlp_baseline").run()
+    at.selectbox(key="train.recipe").set_value("quick").run()  # the quick recipe brings its model back
+    assert at.selectbox(key="cfg.model").value == "quick" and not at.exception
+
+
 def test_every_field_has_a_plain_label_and_its_help_names_the_config_field(ready):
     at = start()
     shown = {w.key.removeprefix("cfg."): w for kind in FIELD_WIDGETS for w in getattr(at, kind)

@@ -45,7 +45,7 @@ _REGISTRY: dict[str, ModelInfo] = dict([
     _info("flagship_wide", "flagship",
           "Flagship wide (ours): the same stages at 32/64/128/256 for the best accuracy", "ours"),
     _info("quick", "flagship",
-          "Quick (ours): a 3x3 stem pooled at once to 14x14, then conv-pool-BN stages 48/96/192; "
+          "Quick (ours): a 16-channel 3x3 stem pooled at once to 14x14, then conv-pool-BN stages 32/64/128; "
           "the Train page's default, about a minute on a laptop CPU", "ours"),
     _info("inception_dilated", "report000",
           "Inception-style: 4 multi-kernel blocks (dilated), 1x1 reductions 64/128/256, "
