@@ -1,6 +1,7 @@
 """Hyperband against no pruning on the real data: the same space, sampler, seed and number of trials.
 
-    python benchmarks/sweep_efficiency.py [--trials 48] [--max-epochs 9] [--reduction-factor 4] [--model mlp_1hidden]
+    python benchmarks/sweep_efficiency.py [--trials 48] [--max-epochs 9] [--reduction-factor 4]
+        [--sampler random] [--model mlp_1hidden]
 
 Prints, for each, the best validation accuracy reached, the epochs trained and the wall-clock time,
 and the ratios. Goal (issue: tuning and studies): Hyperband within 0.3 points of the unpruned best
@@ -27,7 +28,7 @@ def run(pruner: str, args, folder: Path) -> dict:
                        val_split="random", val_fraction=0.2, seed=0)
     space = (sweeps.Param("optimizer", choices=("adam", "sgd", "rmsprop")), sweeps.Param("lr", 1e-5, 1e-1, log=True),
              sweeps.Param("batch_size", choices=(64, 128, 256)))
-    cfg = sweeps.SweepConfig(base, space, sampler="tpe", pruner=pruner, n_trials=args.trials,
+    cfg = sweeps.SweepConfig(base, space, sampler=args.sampler, pruner=pruner, n_trials=args.trials,
                              max_epochs=args.max_epochs, reduction_factor=args.reduction_factor, seed=args.seed)
     url = f"sqlite:///{folder / pruner}.db"
     sweeps.create(pruner, cfg, url)
@@ -46,6 +47,8 @@ def main() -> int:
     ap.add_argument("--max-epochs", type=int, default=9)
     ap.add_argument("--model", default="mlp_1hidden")
     ap.add_argument("--reduction-factor", type=int, default=4, help="Hyperband's eta (the sweep's reduction_factor)")
+    ap.add_argument("--sampler", default="random", choices=("random", "tpe"),
+                    help="random: both arms try the very same configs, so the gap is what pruning lost")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     if not is_available():
@@ -55,7 +58,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         results = {p: run(p, args, Path(tmp)) for p in ("none", "hyperband")}
     none, hb = results["none"], results["hyperband"]
-    print(f"\n{args.trials} trials of {args.model}, up to {args.max_epochs} epochs each, TPE seed {args.seed}, "
+    print(f"\n{args.trials} trials of {args.model}, up to {args.max_epochs} epochs each, "
+          f"{args.sampler} sampler seed {args.seed}, "
           f"Hyperband keeping 1 in {args.reduction_factor} at each rung, "
           f"on {describe_device()}\n")
     print("| pruner | best val. acc. | epochs trained | trials pruned | time |")

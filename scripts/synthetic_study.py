@@ -51,7 +51,8 @@ def run_all(epochs: int, seeds: list[int]) -> dict:
             ev = run.eval
             results[key] = {"arm": arm, "seed": seed, "epochs": epochs, "test_accuracy": ev["test_accuracy"],
                             "best_val_acc": ev["best_val_acc"], "train_time_s": ev["train_time_s"],
-                            "device": ev["device"], "generator": GENERATOR.name}
+                            "device": ev["device"], "generator": GENERATOR.name,
+                            "generator_epochs": len(Run(GENERATOR).metrics)}
             atomic_write_json(RESULTS, results)
             print(f"{key}: {ev['test_accuracy']:.2f}%", flush=True)
     return results
@@ -73,8 +74,10 @@ def table(results: dict) -> str:
         lines.append(f"| {arm} | {len(rows)} | {statistics.mean(acc):.2f}% ± {spread:.2f} | "
                      + ", ".join(f"{a:.2f}%" for a in acc)
                      + f" | {statistics.mean(r['train_time_s'] for r in rows) / 60:.1f} min |")
+    trained = {r.get("generator_epochs") for r in results.values()} - {None}
+    state = f" as it stood after {'/'.join(map(str, sorted(trained)))} epochs" if trained else ""
     lines.append(f"\nThe flagship, {any_row['epochs']} epochs, on {any_row['device']}; generator "
-                 f"`checkpoints/gans/{any_row['generator']}`; test accuracy on the official 10,000 test images, "
+                 f"`checkpoints/gans/{any_row['generator']}`{state}; test accuracy on the official 10,000 test images, "
                  "each run's epoch chosen on its validation split. Written by `python scripts/synthetic_study.py`.")
     return "\n".join(lines)
 

@@ -23,6 +23,7 @@ WORK_SIDE = 256  # pixels: the working copy that is cropped and resized to 28x28
 # with the area, and a 28x28 input needs no finer mask: at 128 px the dev photos' prepare() took p50 ~4x less
 # than at 256 (benchmarks/photo_speed.py)
 SEGMENT_SIDE = 128
+GRABCUT_ITERATIONS = 4  # GrabCut's rounds of colour models and graph cut
 BORDER = 0.04  # fraction of the side whose colours describe the background
 # Fashion-MNIST garments (pixels > 20 of its 60k training images): mean 158, per-image std ~48.
 TARGET_MEAN, TARGET_STD, FLOOR = 158.0, 48.0, 50.0  # 0..255 grey levels
@@ -154,14 +155,16 @@ def border_distance(rgb: np.ndarray, k: int = 4) -> tuple[np.ndarray, float]:
     return dist, max(12.0, float(np.percentile(ring_dist, 90)))
 
 
-def segment(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
+def segment(rgb: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray, bool]:
     """(h, w, 3) uint8 RGB -> ((h, w) bool garment mask, found).
 
     GrabCut seeded by colour: border-like pixels are probable background, the border ring itself
     definite background where it looks like the rest of the border, everything unlike the border
     probable garment. Then morphological cleanup, the largest component, holes filled.
     found is False when the result is implausible and the central 80% of the frame is used.
+    iterations: GrabCut's (GRABCUT_ITERATIONS unless given).
     """
+    iterations = iterations or GRABCUT_ITERATIONS
     h, w = rgb.shape[:2]
     dist, thr = border_distance(rgb)
     seed = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
@@ -172,13 +175,13 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     seed[ring & (dist <= thr)] = cv2.GC_BGD
     if (seed == cv2.GC_PR_FGD).mean() < 0.01:  # garment the colour of its background: trust the centre
         seed[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = cv2.GC_PR_FGD
-    mask = _grabcut(rgb, seed)
+    mask = _grabcut(rgb, seed, iterations)
     frac = mask.mean()
     if not 0.02 <= frac <= 0.97:
         seed = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
         seed[ring] = cv2.GC_BGD
         seed[h // 10: h - h // 10, w // 10: w - w // 10] = cv2.GC_PR_FGD
-        mask = _grabcut(rgb, seed)
+        mask = _grabcut(rgb, seed, iterations)
         if not 0.02 <= mask.mean() <= 0.97:
             mask = np.zeros((h, w), bool)
             mask[h // 10: h - h // 10, w // 10: w - w // 10] = True
@@ -186,7 +189,7 @@ def segment(rgb: np.ndarray) -> tuple[np.ndarray, bool]:
     return mask, True
 
 
-def _grabcut(rgb: np.ndarray, seed: np.ndarray, iterations: int = 4) -> np.ndarray:
+def _grabcut(rgb: np.ndarray, seed: np.ndarray, iterations: int) -> np.ndarray:
     """GrabCut from a seed label map, then open/close, keep the largest blob, fill its holes."""
     gc = seed.copy()
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
@@ -273,23 +276,25 @@ def overlay(rgb: np.ndarray, mask: np.ndarray, box: tuple[int, int, int, int]) -
     return shown
 
 
-def segment_scaled(rgb: np.ndarray, side: int = SEGMENT_SIDE) -> tuple[np.ndarray, bool]:
+def segment_scaled(rgb: np.ndarray, side: int = SEGMENT_SIDE, iterations: int | None = None
+                   ) -> tuple[np.ndarray, bool]:
     """segment() on a copy whose longer side is `side` pixels, the mask scaled back up to rgb's size."""
     h, w = rgb.shape[:2]
     if max(h, w) <= side:
-        return segment(rgb)
+        return segment(rgb, iterations)
     scale = side / max(h, w)
     small = cv2.resize(rgb, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-    mask, found = segment(small)
+    mask, found = segment(small, iterations)
     up = cv2.resize(mask.astype(np.uint8) * 255, (w, h), interpolation=cv2.INTER_LINEAR)
     return up >= 128, found
 
 
-def prepare(img: Image.Image, segment_side: int = SEGMENT_SIDE) -> Prepared:
+def prepare(img: Image.Image, segment_side: int = SEGMENT_SIDE, iterations: int | None = None) -> Prepared:
     """Photo -> Fashion-MNIST-like 28x28, with every step the UI shows, in order. segment_side: the size of the
-    copy the garment is found on (WORK_SIDE: on the working copy itself, as before SEGMENT_SIDE)."""
+    copy the garment is found on (WORK_SIDE: on the working copy itself, as before SEGMENT_SIDE); iterations:
+    GrabCut's (GRABCUT_ITERATIONS unless given)."""
     rgb = working_copy(img)
-    mask, found = segment_scaled(rgb, segment_side)
+    mask, found = segment_scaled(rgb, segment_side, iterations)
     box = garment_box(mask)
     garment = garment_on_black(rgb, mask)
     out = fit28(garment, box)
