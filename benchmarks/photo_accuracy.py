@@ -31,7 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scipy.stats import binomtest  # noqa: E402
 
 from fashion_core.photos.folders import MAPPING, UNMAPPED, collect, fingerprint, fingerprints  # noqa: E402
-from fashion_core.photos.pipeline import SEGMENT_SIDE, WORK_SIDE, ImageError, load_image, naive, prepare  # noqa: E402
+from fashion_core.photos.pipeline import (GRABCUT_ITERATIONS, SEGMENT_SIDE, WORK_SIDE, ImageError, load_image,  # noqa: E402
+                                         naive, prepare)
 from fashion_core.photos.selection import default_run  # noqa: E402
 from fashion_core.predictor import Predictor  # noqa: E402
 from fashion_core.runs import Run  # noqa: E402
@@ -41,9 +42,11 @@ GOALS = {"acc": 0.88, "unsure": 0.10, "no_class_unsure": 0.85}  # the issue's go
 FOLDER_OF = {c: folder for folder, classes in MAPPING.items() for c in classes}
 
 
-def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False, other_side: int | None = None):
+def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False, other_side: int | None = None,
+                other_iterations: int | None = None):
     """(N, 28, 28) ours, (N, 28, 28) naive, which photos could be read, (with keep_steps) each photo's
-    pipeline steps, and (with other_side) ours segmented on a copy of that size."""
+    pipeline steps, and (with other_side) ours segmented on a copy of that size, with other_iterations of
+    GrabCut (default: ours)."""
     ours, base, ok, steps, other = [], [], [], [], []
     blank = np.zeros((28, 28), np.uint8)
     for _, path in photos:
@@ -55,7 +58,7 @@ def prepare_all(photos: list[tuple[str, Path]], keep_steps: bool = False, other_
         prepared = prepare(img)
         ours.append(prepared.image28), base.append(naive(img)), ok.append(True)
         steps.append(prepared.steps if keep_steps else None)
-        other.append(prepare(img, other_side).image28 if other_side else blank)
+        other.append(prepare(img, other_side, other_iterations).image28 if other_side else blank)
     return np.stack(ours), np.stack(base), np.array(ok), steps, np.stack(other)
 
 
@@ -175,6 +178,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sheets", type=Path, help="write contact sheets of the default system's wrong answers here")
     ap.add_argument("--segment-side", type=int, help=f"also measure our pipeline segmenting a copy this size "
                                                        f"(now {SEGMENT_SIDE} px; {WORK_SIDE}: as before it)")
+    ap.add_argument("--iterations", type=int, help=f"with --segment-side: GrabCut's iterations there (now "
+                                                   f"{GRABCUT_ITERATIONS})")
     args = ap.parse_args(argv)
 
     t0 = time.perf_counter()
@@ -185,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     folders = np.array([f for f, _ in photos])
     here = {fingerprint(p) for _, p in photos}
-    ours, base, ok, steps, other = prepare_all(photos, bool(args.sheets), args.segment_side)
+    ours, base, ok, steps, other = prepare_all(photos, bool(args.sheets), args.segment_side, args.iterations)
     print(f"{len(photos)} photos in {args.photo_dir} ({(~ok).sum()} unreadable), prepared in "
           f"{time.perf_counter() - t0:.0f}s")
 
@@ -201,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
         predictor = Predictor.from_run(run)
         pairs = [("naive", base), ("ours", ours)] if main_run else [("ours", ours)]
         if args.segment_side and main_run:
-            pairs.append((f"ours segmented at {args.segment_side} px", other))
+            pairs.append((f"ours segmented at {args.segment_side} px"
+                          + (f", {args.iterations} GrabCut iterations" if args.iterations else ""), other))
         for pipe, images in pairs:
             name = f"{pipe} + {run.name}"
             s = score(folders, ok, predictor, images)

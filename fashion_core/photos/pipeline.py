@@ -19,9 +19,11 @@ FORMATS = ["JPEG", "PNG", "WEBP", "BMP", "GIF"]  # Pillow reads phones' multi-pi
 MAX_PIXELS = 50_000_000  # refuse anything larger (PIL's default warns only at ~89M)
 MAX_BYTES = 40 * 1024 * 1024
 WORK_SIDE = 256  # pixels: the working copy that is cropped and resized to 28x28
-# pixels: segmentation runs on a smaller copy and its mask is scaled up to the working copy. GrabCut's cost grows
-# with the area, and a 28x28 input needs no finer mask: at 128 px the dev photos' prepare() took p50 ~4x less
-# than at 256 (benchmarks/photo_speed.py)
+# pixels: segmentation runs on a smaller copy and its mask is scaled up to the working copy, with 4 rounds of
+# GrabCut. Its cost grows with the area and the rounds, and a 28x28 input needs no finer mask: on the 341 dev
+# photos prepare() took p50 170 ms / p90 410 ms at 256 px, 47 / 103 at 128 px (benchmarks/photo_speed.py).
+# 96 px and 3 rounds took 26 / 52 but left 5 more dev photos unsure with the shipped thresholds, so it waits
+# for thresholds and a photo run chosen with it on the holdout slice
 SEGMENT_SIDE = 128
 GRABCUT_ITERATIONS = 4  # GrabCut's rounds of colour models and graph cut
 BORDER = 0.04  # fraction of the side whose colours describe the background
