@@ -31,8 +31,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from scipy.stats import binomtest  # noqa: E402
 
 from fashion_core.photos.folders import MAPPING, UNMAPPED, collect, fingerprint, fingerprints  # noqa: E402
-from fashion_core.photos.pipeline import (GRABCUT_ITERATIONS, SEGMENT_SIDE, WORK_SIDE, ImageError, load_image,  # noqa: E402
-                                         naive, prepare)
+from fashion_core.photos.pipeline import (GRABCUT_ITERATIONS, SEGMENT_SIDE, WORK_SIDE, ImageError,  # noqa: E402
+                                         load_image, naive, prepare)
 from fashion_core.photos.selection import default_run  # noqa: E402
 from fashion_core.predictor import Predictor  # noqa: E402
 from fashion_core.runs import Run  # noqa: E402

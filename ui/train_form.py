@@ -71,7 +71,8 @@ def load_recipe() -> None:
              + (f" (its model, {RECIPES[name]['model']}, too)." if with_model else " (the model stays as chosen)."))
 
 
-@st.cache_resource(show_spinner="Timing the quick recipe on this machine…", max_entries=2)
+# timed again after ten minutes, so a figure taken while a job trained does not stay
+@st.cache_resource(show_spinner="Timing the quick recipe on this machine…", max_entries=2, ttl=600)
 def _seconds_of(name: str, device: str) -> float:
     from fashion_core.device import DEFAULT_THREADS  # noqa: PLC0415  (torch: only for this page)
     from fashion_core.train import estimate_seconds  # noqa: PLC0415
