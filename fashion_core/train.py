@@ -340,10 +340,10 @@ def end_epoch(s: Session, row: dict) -> None:
 TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
 
 
-def estimate_seconds(cfg: TrainConfig, steps: int = 6, threads: int | None = None) -> float:
+def estimate_seconds(cfg: TrainConfig, steps: int = 10, threads: int | None = None) -> float:
     """About how many seconds cfg trains for on its device (data loading, validation and the test not
     counted): `steps` optimiser steps of its model, optimiser, loss and augmentation on random images,
-    timed after two warm-up steps, times the run's steps; on the CPU with `threads` threads (a training
+    timed after three warm-up steps, times the run's steps; on the CPU with `threads` threads (a training
     job's, which the app lowers for itself). Photos, synthetic images and cut garments, which add to
     some batches, are not included."""
     before = torch.get_num_threads()
@@ -371,8 +371,8 @@ def _timed_steps(cfg: TrainConfig, steps: int) -> float:
     gen = torch.Generator(device=device).manual_seed(0)
     images = torch.randint(0, 256, (cfg.batch_size, 28, 28), dtype=torch.uint8, generator=gen, device=device)
     labels = torch.randint(len(CLASSES), (cfg.batch_size,), generator=gen, device=device)
-    for i in range(steps + 2):
-        if i == 2:
+    for i in range(steps + 3):
+        if i == 3:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             t0 = time.perf_counter()

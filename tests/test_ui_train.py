@@ -139,8 +139,8 @@ def test_the_form_starts_from_the_quick_recipe_and_says_how_long_it_takes_here(r
     assert at.selectbox(key="train.recipe").value == "quick" and at.selectbox(key="cfg.model").value == "quick"
     assert at.number_input(key="cfg.epochs").value == RECIPES["quick"]["epochs"]
     shown = text_of(at)
-    assert "Quick, the default" in shown and re.search(r"On this machine \(CPU \(\d+ threads?\)\) it trains for "
-                                                       r"about \d+ s", shown), shown
+    assert "Quick, the default" in shown and re.search(r"Here, on CPU \(\d+ threads?\), it trains for about \d+ s",
+                                                       shown), shown
     at.selectbox(key="train.recipe").set_value("report003").run()  # a report's recipe keeps the model
     assert at.selectbox(key="cfg.model").value == "quick" and at.selectbox(key="cfg.optimizer").value == "adam"
     at.selectbox(key="cfg.model").set_value("mlp_baseline").run()

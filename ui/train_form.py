@@ -87,7 +87,7 @@ def time_note(name: str) -> str:
     device = resolve_device(recipe(name).device)
     where = describe_device(device, threads=DEFAULT_THREADS)
     seconds = _seconds_of(name, where)
-    return (f"On this machine ({where}) it trains for about {seconds:.0f} s, timed from a few of its steps; "
+    return (f"Here, on {where}, it trains for about {seconds:.0f} s, timed from a few of its steps; "
             "loading the data and scoring each epoch add a few seconds.")
 
 
