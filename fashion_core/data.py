@@ -162,6 +162,14 @@ def _fetch(url: str, dst: Path, md5: str, on_fraction: Callable[[float], None]) 
     os.replace(tmp, dst)
 
 
+TRAIN_SIZE = 60_000  # images in Fashion-MNIST's training set
+
+
+def val_size(mode: str, n: int, fraction: float = 0.2, count: int = 4000) -> int:
+    """How many of n images a validation split of this mode holds out (split_indices draws them)."""
+    return {"none": 0, "random": int(round(n * fraction)), "stratified": min(count, n)}.get(mode, 0)
+
+
 def split_indices(labels: torch.Tensor, mode: str = "random", fraction: float = 0.2,
                   count: int = 4000, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """Deterministic (train_idx, val_idx) for a validation split.
@@ -177,7 +185,7 @@ def split_indices(labels: torch.Tensor, mode: str = "random", fraction: float = 
         return torch.arange(n), torch.empty(0, dtype=torch.long)
     if mode == "random":
         perm = torch.randperm(n, generator=g)
-        n_val = int(round(n * fraction))
+        n_val = val_size(mode, n, fraction)
         return perm[n_val:].sort().values, perm[:n_val].sort().values
     if mode == "stratified":
         classes = labels.unique()

@@ -20,7 +20,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 from fashion_core.augment import augment_batch, partial_garments
 from fashion_core.calibration import calibrate
 from fashion_core.config import TrainConfig
-from fashion_core.data import CLASSES, FashionData, load_split, split_indices
+from fashion_core.data import CLASSES, TRAIN_SIZE, FashionData, load_split, split_indices, val_size
 from fashion_core.device import describe_device, resolve_device
 from fashion_core.evaluation import write_eval
 from fashion_core.gan import Generator, load_generator, to_unit
@@ -337,9 +337,6 @@ def end_epoch(s: Session, row: dict) -> None:
     save(s, s.run.path / "last.pt")
 
 
-TRAIN_IMAGES = 60_000  # Fashion-MNIST's training set
-
-
 def estimate_seconds(cfg: TrainConfig, steps: int = 10, threads: int | None = None) -> float:
     """About how many seconds cfg trains for on its device (data loading, validation and the test not
     counted): `steps` optimiser steps of its model, optimiser, loss and augmentation on random images,
@@ -356,8 +353,7 @@ def estimate_seconds(cfg: TrainConfig, steps: int = 10, threads: int | None = No
 
 
 def _steps_of(cfg: TrainConfig) -> int:
-    held_out = {"none": 0, "stratified": cfg.val_count, "random": round(TRAIN_IMAGES * cfg.val_fraction)}
-    n = TRAIN_IMAGES - held_out.get(cfg.val_split, 0)
+    n = TRAIN_SIZE - val_size(cfg.val_split, TRAIN_SIZE, cfg.val_fraction, cfg.val_count)
     n = min(n, cfg.train_subset) if cfg.train_subset else n
     total = -(-n // cfg.batch_size) * cfg.epochs
     return min(total, cfg.max_steps) if cfg.max_steps else total
