@@ -333,6 +333,9 @@ def browser_timings(photo: Path | None, model_name: str | None, pages: bool = Tr
                     out["nav"].setdefault(name, []).append(visit_by_sidebar(page, name))
             for key in ("warm", "nav"):
                 out[key] = {name: statistics.median(t) for name, t in out[key].items()}
+            if pages == "only":
+                browser.close()
+                return out
             out["embed"] = embedding_in_browser(page, url, list(EMBED_GOALS_S))
             visit_by_url(page, url, "Predict")
             out["upload"], out["model"] = predict_upload(page, photo, model_name)
@@ -357,6 +360,14 @@ def print_report(rows: list[tuple], web: dict | None, run: Run, photo: Path) -> 
         print(f"{what:<22}{app:9.1f}{app_default:14.1f}{naive_s}  {label:<28}{goal_s:>7} {verdict(app, goal)}")
     if not web:
         return
+    print_pages(web)
+    print(f"\nPredict page, photo upload -> result (model {web['model']}), seconds after the upload")
+    for key, t in sorted(web["upload"].items(), key=lambda kv: kv[1]):
+        print(f"  {key:<22}{t:7.2f}")
+    print(f"  {'rerun (Top k change)':<22}{web['rerun']:7.2f}")
+
+
+def print_pages(web: dict) -> None:
     print(f"\nBrowser (headless Chromium, streamlit on 127.0.0.1), seconds to title drawn + script idle"
           f" (warm: median of {WARM_VISITS} visits)")
     head = f"{'page':<10}{'cold':>8}{'warm URL':>10}{'warm nav':>10}{'goal':>7}"
@@ -365,10 +376,6 @@ def print_report(rows: list[tuple], web: dict | None, run: Run, photo: Path) -> 
         warm = max(web["warm"][name], web["nav"][name])
         print(f"{name:<10}{web['cold'][name]:8.2f}{web['warm'][name]:10.2f}{web['nav'][name]:10.2f}"
               f"{'≤' + str(PAGE_GOAL_S):>7} {verdict(warm, PAGE_GOAL_S)}")
-    print(f"\nPredict page, photo upload -> result (model {web['model']}), seconds after the upload")
-    for key, t in sorted(web["upload"].items(), key=lambda kv: kv[1]):
-        print(f"  {key:<22}{t:7.2f}")
-    print(f"  {'rerun (Top k change)':<22}{web['rerun']:7.2f}")
 
 
 def print_embed_report(timings: dict, browser: dict | None, n: int) -> None:
@@ -399,6 +406,7 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=15)
     ap.add_argument("--no-browser", action="store_true", help="only the in-process timings")
     ap.add_argument("--embed-only", action="store_true", help="only the embedding map's timings")
+    ap.add_argument("--pages-only", action="store_true", help="only the pages' cold and warm renders")
     ap.add_argument("--embed-size", type=int, default=2000, help="images in the in-process maps")
     ap.add_argument("--embed-worker", nargs=3, help=argparse.SUPPRESS)  # VERSION METHOD N, in a fresh process
     args = ap.parse_args()
@@ -412,6 +420,8 @@ def main() -> None:
         print_embed_report(maps, None if args.no_browser else browser_timings(None, None, pages=False),
                            args.embed_size)
         return
+    if args.pages_only:
+        return print_pages(browser_timings(None, None, pages="only"))
     # the dev photos sit beside Fashion-MNIST in the shared data folder
     photo = args.photo or sorted((Path(os.environ["FASHION_MNIST_ROOT"]) / "clothing-photos-dev" / "t-shirt").glob("*.jpg"))[0]
     run = Run(CHECKPOINT_DIR / args.run)

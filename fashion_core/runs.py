@@ -104,6 +104,26 @@ def remove_stray_temps(folder: Path) -> None:
             tmp.unlink()
 
 
+_PARSED: dict[tuple, Any] = {}  # (path, what, the file's stat) -> what was read of it; see _read_once
+
+
+def _read_once(path: Path, what: str, read):
+    """read(path), remembered until the file changes (its inode, size or modification time does; every writer
+    here replaces files atomically, so each write changes the inode). Pages read the same eval.json and
+    config.json many times a render; parsing them again is most of what the Overview and Compare spend.
+    What it returns is shared between callers: only for values nobody changes."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return read(path)
+    key = (os.fspath(path), what, st.st_ino, st.st_size, st.st_mtime_ns)
+    if key not in _PARSED:
+        if len(_PARSED) > 512:
+            _PARSED.clear()
+        _PARSED[key] = read(path)
+    return _PARSED[key]
+
+
 def read_json(path: Path, default: Any = None) -> Any:
     """The file's JSON, or default when it is missing, unreadable, not JSON or not a regular file in
     its folder (a link to /dev/zero is never read)."""
@@ -113,6 +133,11 @@ def read_json(path: Path, default: Any = None) -> Any:
         return json.loads(Path(path).read_text())
     except (OSError, ValueError):
         return default
+
+
+def read_json_shared(path: Path) -> Any:
+    """read_json(path), parsed once per version of the file and shared between callers: read it, never change it."""
+    return _read_once(path, "json", read_json) if inside_file(path) else None
 
 
 # --- run kinds -----------------------------------------------------------------------------
@@ -161,8 +186,17 @@ def config_json(cfg: RunConfig) -> dict[str, Any]:
 
 
 def read_config(path: Path) -> RunConfig:
-    """The config in a run folder's config.json, of the run's kind; ValueError when it is unreadable."""
-    raw = read_json(Path(path) / "config.json")
+    """The config in a run folder's config.json, of the run's kind; ValueError when it is unreadable.
+    A config is frozen, so one is built per version of the file and shared."""
+    file = Path(path) / "config.json"
+    if not inside_file(file) or (Path(path) / "ensemble.json").exists():
+        return _read_config(file)
+    return _read_once(file, "config", _read_config)
+
+
+def _read_config(file: Path) -> RunConfig:
+    path = file.parent
+    raw = read_json(file)
     if not isinstance(raw, dict):
         raise ValueError(f"{Path(path).name}/config.json is not a config (a JSON object)")
     kind = raw.get("kind", "train")
@@ -258,7 +292,8 @@ class Run:
 
     @property
     def eval(self) -> dict | None:
-        return read_json(self.path / "eval.json")
+        """eval.json, parsed once per version of the file and shared: read it, never change it."""
+        return read_json_shared(self.path / "eval.json")
 
     @property
     def sweep(self) -> dict | None:
@@ -312,7 +347,7 @@ def eval_damage(path: Path) -> str | None:
     """What is wrong with an eval.json (None when it is missing or sound): what the pages read of it."""
     if not path.exists():
         return None
-    ev = read_json(path)
+    ev = read_json_shared(path)
     if not isinstance(ev, dict):
         return "eval.json is not an evaluation (a JSON object)"
     number = (int, float)

@@ -81,9 +81,11 @@ st.caption("Click a cell to see the test images of that true class the run predi
 normalise = st.radio("Show", ["counts", "row-normalised %"], horizontal=True, key="cmp.norm",
                      persist_state="session") != "counts"
 test_split = (lambda: common.split(False)) if common.data_ready() else None
-for tab, key, run in zip(st.tabs(picked), picked, chosen):
-    with tab:
-        confusion_panel(run, key, normalise, test_split, CELL_IMAGES)
+# only the open tab's matrix is drawn (a tab switch reruns the page): each is a chart of its own
+for tab, key, run in zip(st.tabs(picked, key="cmp.cm_tab", on_change="rerun"), picked, chosen):
+    if tab.open:
+        with tab:
+            confusion_panel(run, key, normalise, test_split, CELL_IMAGES)
 
 st.subheader("Per-class metrics")
 metric = st.radio("Metric", ["recall", "precision", "f1"], horizontal=True, key="cmp.metric", persist_state="session",

@@ -46,11 +46,7 @@ def _stats(which: str, root: str):
     return (*ds.mean_std_images(d.images, d.labels), ds.intensity_histograms(d.images, d.labels))
 
 
-mean, std, hist = _stats(which, str(data_root().resolve()))
-gallery, balance, means, hists, embedding, augment, synthetic = st.tabs(
-    ["Gallery", "Class balance", "Mean & std", "Histograms", "Embedding map", "Augmentation playground", "Synthetic"])
-
-with gallery:
+def _gallery() -> None:
     c1, c2, c3 = st.columns([3, 1, 1])
     chosen = c1.multiselect("Classes", CLASSES, placeholder="all classes", key="ds.classes", bind="query-params",
                             persist_state="session", on_change=_first_page)
@@ -66,7 +62,8 @@ with gallery:
     st.image([data.images[i].numpy() for i in idx], width=84,
              caption=[f"#{i} {CLASSES[data.labels[i]]}" for i in idx])
 
-with balance:
+
+def _balance() -> None:
     c1, c2, c3 = st.columns(3)
     mode = c1.selectbox("Validation split", VAL_SPLITS, key="ds.val_split", persist_state="session")
     frac = c2.slider("Validation fraction (random)", 0.05, 0.5, 0.2, key="ds.val_fraction", persist_state="session",
@@ -80,13 +77,17 @@ with balance:
     st.caption(" · ".join(f"{k}: {sum(v):,} images" for k, v in counts.items()) + ". All three splits at once, "
                "whichever split is chosen above: the validation images are held out of the 60,000 training ones.")
 
-with means:
+
+def _means() -> None:
+    mean, std, _ = _stats(which, str(data_root().resolve()))
     st.markdown(f"**Mean image per class** ({which} split)")
     st.image([ds.upscale(m) for m in mean], caption=CLASSES, width=84)
     st.markdown("**Standard deviation per pixel** (white = the class varies most there; scaled to the maximum)")
     st.image([ds.upscale(s / std.max() * 255) for s in std], caption=CLASSES, width=84)
 
-with hists:
+
+def _hists() -> None:
+    hist = _stats(which, str(data_root().resolve()))[2]
     width = 256 // hist.shape[1]  # intensities per bin
     st.caption(f"{which.capitalize()} split: share of each class's pixels per intensity bin ({width} levels wide), "
                f"pure black (0, the background) left out. The first bin (1–{width - 1}) still holds the many near-black pixels at "
@@ -96,15 +97,17 @@ with hists:
     fig.update_layout(height=400, xaxis_title="pixel intensity", yaxis_title="fraction of pixels", margin=dict(t=20))
     st.plotly_chart(fig, width="stretch")
 
-with embedding:
+
+def _embedding() -> None:
     embedding_panel(which, str(data_root().resolve()))
 
-with augment:
+
+def _augment() -> None:
     if "ds.aug_preset" not in st.session_state:  # open on a preset that does something visible
         st.session_state["ds.aug_preset"] = "flagship" if "flagship" in PRESETS else next(iter(PRESETS))
         common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug")
     c1, c2, c3 = st.columns([2, 1, 1])
-    preset = c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset", persist_state="session",
+    c1.selectbox("Start from a preset", list(PRESETS), key="ds.aug_preset", persist_state="session",
                           on_change=lambda: common.load_augment_preset(PRESETS[st.session_state["ds.aug_preset"]], "aug"))
     st.session_state.setdefault("ds.aug_seed", 0)
     if c3.button("New draw", icon=":material/casino:"):
@@ -122,5 +125,16 @@ with augment:
         preview.image(ds.upscale(grid.numpy()), caption="top: original · bottom: augmented. Always training images, "
                       "whichever split is chosen above: only training batches are augmented.")
 
-with synthetic:
+
+def _synthetic() -> None:
     synthetic_panel(train)
+
+
+# only the open tab runs (a tab switch reruns the page), so a visit draws one tab's images and charts, not seven;
+# the open tab is in the address, so a reload or a shared link opens it again
+TABS = {"Gallery": _gallery, "Class balance": _balance, "Mean & std": _means, "Histograms": _hists,
+        "Embedding map": _embedding, "Augmentation playground": _augment, "Synthetic": _synthetic}
+for tab, draw in zip(st.tabs(list(TABS), key="ds.tab", on_change="rerun", bind="query-params"), TABS.values()):
+    if tab.open:
+        with tab:
+            draw()

@@ -24,6 +24,12 @@ def start(page: str | None = None) -> AppTest:
     return at
 
 
+def open_tab(at: AppTest, key: str, label: str) -> AppTest:
+    """Click the tab `label` of the st.tabs with this key (a page that runs only its open tab)."""
+    at.session_state[key] = label
+    return at.run()
+
+
 def text_of(at: AppTest) -> str:
     return "\n".join(str(e.value) for kind in ("markdown", "caption", "info", "warning", "error", "success", "code")
                      for e in getattr(at, kind))

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from apptest import APP, empty, fresh_caches, ready, start, text_of  # noqa: F401 (fixtures)
+from apptest import APP, empty, fresh_caches, open_tab, ready, start, text_of  # noqa: F401 (fixtures)
 import torch
 from PIL import Image
 from streamlit.testing.v1 import AppTest
@@ -166,6 +166,7 @@ def test_dataset_page_controls(ready):
     at = start("pages/dataset.py")
     at.multiselect(key="ds.classes").set_value(["Trouser"]).run()
     assert not at.exception
+    at = open_tab(at, "ds.tab", "Augmentation playground")
     at.number_input(key="ds.aug_seed").set_value(3).run()
     at.toggle(key="aug.hflip_p.on").set_value(True).run()
     assert not at.exception and not at.error

@@ -131,6 +131,7 @@ def test_confusion_matrix_cell_click_shows_its_images(app, tiny_run):
     chart = page.locator(f".st-key-cm-{tiny_run.name}")
     chart.scroll_into_view_if_needed()
     cell = chart.locator(".scatterlayer .points path").nth(3 * 10 + 3)  # true Dress, predicted Dress
+    cell.wait_for()  # the tab's matrix is drawn once the tab is opened
     box = cell.bounding_box()
     page.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     page.get_by_text("True Dress, predicted Dress").wait_for(timeout=60_000)
@@ -163,6 +164,7 @@ def test_embedding_map_hover_shows_the_image(app):
     page, url = app
     open_page(page, url, "Dataset")
     page.get_by_role("tab", name="Embedding map").click()
+    page.wait_for_url(lambda u: "ds.tab=Embedding" in u, timeout=30_000)  # a reload opens this tab again
     page.get_by_role("button", name="Compute the map").click()
     wait_idle(page, 120_000)
     frame = page.frame_locator("iframe").first

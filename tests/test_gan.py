@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 import torch
-from apptest import empty, fresh_caches, ready, start, text_of  # noqa: F401 (fixtures)
+from apptest import empty, fresh_caches, open_tab, ready, start, text_of  # noqa: F401 (fixtures)
 from test_jobs import wait_for
 
 import fashion_core.runs as fruns
@@ -145,7 +145,7 @@ def test_a_gan_job_trains_into_the_gans_folder(tmp_path, monkeypatch, fake_root)
 def test_synthetic_view_draws_the_generators_garments(ready, tiny_gan):
     shutil.copytree(tiny_gan.path, ready.path.parent / "gans" / "tiny-gan")
     shutil.copytree(ready.path, fruns.CHECKPOINT_DIR / "flagship")  # the classifier that judges each image
-    at = start("pages/dataset.py")
+    at = open_tab(start("pages/dataset.py"), "ds.tab", "Synthetic")
     assert not at.exception and not at.error
     assert at.selectbox(key="ds.gan").value == "tiny-gan"
     assert "how sure the shipped classifier (flagship) is" in text_of(at)  # it judged each generated image

@@ -173,3 +173,22 @@ def test_an_ensemble_written_before_runs_had_kinds_still_loads_as_an_ensemble(tm
     vote = Run(tmp_path / "old_vote")
     assert vote.kind == "ensemble" and vote.config.note == "old" and vote.members() == [Run(tmp_path / "member")]
     assert isinstance(load_model(vote), SoftVote)
+
+
+def test_a_run_read_again_after_its_files_change_shows_the_new_contents(tmp_path, tiny_run):
+    """eval.json and config.json are parsed once per version of the file (pages read them many times a
+    render): a re-evaluation, a damaged file or an edited config shows at once, never the old parse."""
+    from fashion_core.runs import atomic_write_json
+
+    folder = tmp_path / "r"
+    shutil.copytree(tiny_run.path, folder)
+    run = Run(folder)
+    ev = dict(run.eval)
+    assert run.eval["test_accuracy"] == ev["test_accuracy"] and leaderboard([run])
+    atomic_write_json(folder / "eval.json", {**ev, "test_accuracy": 12.5})  # re-evaluated: replaced atomically
+    assert Run(folder).eval["test_accuracy"] == 12.5 and leaderboard([Run(folder)])[0]["test_accuracy"] == 12.5
+    (folder / "eval.json").write_text("{broken")  # damaged in place
+    assert Run(folder).eval is None and "eval.json" in Run(folder).damage and not leaderboard([Run(folder)])
+    cfg = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**cfg, "epochs": cfg["epochs"] + 7}))  # edited in place
+    assert Run(folder).config.epochs == cfg["epochs"] + 7

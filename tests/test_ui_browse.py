@@ -10,7 +10,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import numpy as np
 import pytest
-from apptest import fresh_caches, ready  # noqa: F401 (fixtures)
+from apptest import fresh_caches, open_tab, ready  # noqa: F401 (fixtures)
 from conftest import private_runs
 from streamlit.testing.v1 import AppTest
 
@@ -164,7 +164,7 @@ def test_embedding_map_sends_points_and_one_sheet_of_images_not_plotly(fake_root
 
 
 def test_dataset_page_draws_the_map(ready):
-    at = start("pages/dataset.py")
+    at = open_tab(start("pages/dataset.py"), "ds.tab", "Embedding map")
     next(b for b in at.button if b.label == "Compute the map").click().run()
     assert not at.exception and not at.error
     assert any(c.value.startswith("PCA of 600 train images (seed 0)") for c in at.caption)
