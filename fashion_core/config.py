@@ -173,6 +173,8 @@ def unused_because(name: str, values: dict) -> str | None:
         return None if values.get(other) in when else f"used only when {other} is {' or '.join(when)}"
     if name in PHOTO_FIELDS and not values.get("photo_dir"):
         return "used only with a photo_dir"
+    if name == "distill_weight" and not values.get("init_from"):
+        return "used only with init_from"
     return None
 
 
@@ -323,6 +325,11 @@ class TrainConfig(_Checked):
     init_from: str = field(default="", metadata={
         "label": "start from a finished run", "group": "Fine-tune",
         "help": "a run directory: start from its best weights (same model)"})
+    distill_weight: float = field(default=0.0, metadata={
+        "label": "keep the start run's answers (0 = off)", "group": "Fine-tune",
+        "help": "knowledge distillation from init_from: this weight times the KL divergence between the start run's "
+                "and this run's answers on each batch's Fashion-MNIST images, so a fine-tune for photos forgets "
+                "less of Fashion-MNIST"})
     photo_dir: str = field(default="", metadata={
         "label": "folder of labelled photos", "group": "Fine-tune",
         "help": "a folder of labelled training photos, one folder per garment type (fashion_core.photos.folders): "
@@ -434,19 +441,26 @@ class TrainConfig(_Checked):
             (0 <= self.seed < 2**32, "seed", "must be in [0, 2^32)"))
 
     def _init_from_problems(self) -> list[str]:
-        """init_from: a finished run of the same model that held out the same validation split."""
+        """init_from: a finished run of the same model that held out the same validation split; distill_weight
+        in range, and only with a run to distil from."""
+        problems = self._failed(
+            (isinstance(self.distill_weight, (int, float)) and 0 <= self.distill_weight <= 100, "distill_weight",
+             "must be in [0, 100] (0 = off)"),
+            (not self.distill_weight or bool(self.init_from), "distill_weight",
+             "needs init_from: the run whose answers are kept"))
         if not self.init_from:
-            return []
+            return problems
         src = Path(self.init_from)
         finished = (src / "config.json").exists() and (src / "best.pt").exists()
         if not finished:
-            return self._failed((False, "init_from", "must be a finished run directory (config.json and best.pt)"))
+            return problems + self._failed((False, "init_from",
+                                            "must be a finished run directory (config.json and best.pt)"))
         try:  # what it holds is only worth checking when it is there
             start = json.loads((src / "config.json").read_text())
             other = start.get("model")
         except (OSError, ValueError, AttributeError):
             start, other = {}, None
-        problems = self._failed(
+        problems += self._failed(
             (other is not None, "init_from", "its config.json is unreadable"),
             (other is None or other == self.model, "init_from", f"holds a {other!r} model, not {self.model!r}"))
         if self.val_split != "none":  # else validation (best epoch, temperature) scores seen images

@@ -106,6 +106,7 @@ class Session:
     val: FashionData
     photos: tuple[torch.Tensor, torch.Tensor] | None  # (images uint8, target sets) on the device
     synth: Generator | None  # where synthetic_fraction of each batch comes from
+    teacher: nn.Module | None  # init_from's model, frozen, when distill_weight is set
     steps_per_epoch: int
     total_steps: int
     epoch: int = 0
@@ -165,8 +166,12 @@ def setup(cfg: TrainConfig, run: Run, device: torch.device, report: Progress, da
     ema = (AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg.ema_decay), use_buffers=True)
            if cfg.ema_decay else None)
     synth = load_generator(cfg.synthetic_from, device) if cfg.synthetic_fraction else None
+    teacher = None
+    if cfg.distill_weight:
+        teacher = load_model(Run(Path(cfg.init_from)), device=device).to(memory_format=torch.channels_last).eval()
+        teacher.requires_grad_(False)
     s = Session(cfg, run, device, model, opt, sched, per_step, make_loss(cfg, device), ema,
-                torch.Generator(device=device).manual_seed(cfg.seed), x_train, y_train, val, photos, synth,
+                torch.Generator(device=device).manual_seed(cfg.seed), x_train, y_train, val, photos, synth, teacher,
                 steps_per_epoch, total_steps)
     if (run.path / "last.pt").exists():
         resume(s, run.path / "last.pt")
@@ -243,6 +248,11 @@ def training_step(s: Session, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Te
         loss = s.loss_fn(scored[:len(y)].float(), y)
         if extra:
             loss = loss + photo_loss(scored[len(y):], torch.cat(sets), cfg.outlier_weight, cfg.photo_target)
+        if s.teacher is not None:  # keep the start run's answers on the Fashion-MNIST images (not the photos)
+            with torch.no_grad():
+                kept = s.teacher(x[:len(y)]).float().softmax(1)
+            loss = loss + cfg.distill_weight * nn.functional.kl_div(logits[:len(y)].float().log_softmax(1), kept,
+                                                                    reduction="batchmean")
     s.opt.zero_grad(set_to_none=True)
     loss.backward()
     s.opt.step()

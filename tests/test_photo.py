@@ -237,3 +237,22 @@ def test_the_uploader_states_the_same_size_limit_the_pipeline_applies():
 
     config = tomllib.loads((Path(__file__).resolve().parent.parent / ".streamlit" / "config.toml").read_text())
     assert config["server"]["maxUploadSize"] * 2**20 == MAX_BYTES
+
+
+def test_the_second_grabcut_started_early_gives_the_same_input_as_running_it_after_the_first(monkeypatch):
+    """The fallback GrabCut may start on another core before the first one ends (photo.SPECULATE_BELOW):
+    every photo gets the same mask and 28x28 as with the two in turn, whether the fallback was needed or not."""
+    tees = [cluttered_tshirt(seed=s, box=box)[0] for s, box in enumerate([(30, 90, 210, 330), (120, 150, 200, 260)])]
+    frames = [*tees, plain(TSHIRT), Image.new("RGB", (120, 90), (128, 128, 128)),
+              Image.fromarray(np.tile(np.linspace(0, 255, 160, dtype=np.uint8), (120, 1)))]  # a grey ramp
+    calls = []
+    grabcut = photo._grabcut
+    monkeypatch.setattr(photo, "_grabcut", lambda *a: calls.append(len(a) > 3) or grabcut(*a))
+    outputs = {}
+    for speculate in (0.0, 1.01):  # never / always started early
+        monkeypatch.setattr(photo, "SPECULATE_BELOW", speculate)
+        outputs[speculate] = [prepare(img) for img in frames]
+    assert any(calls) and not all(calls)  # both ways ran
+    for seq, early in zip(outputs[0.0], outputs[1.01]):
+        assert (seq.mask == early.mask).all() and (seq.image28 == early.image28).all() and seq.found == early.found
+    assert sum(not p.found for p in outputs[0.0]) >= 1  # a frame where both tries failed: the centre is used

@@ -256,3 +256,33 @@ def test_the_benchmark_leaves_a_run_that_learned_from_measured_photos_out_of_its
     assert bench.main([str(dev), "--model", str(unfair.path)]) == 1
     out = capsys.readouterr().out
     assert "### Headline" not in out and "is not here, so what it learned from cannot be checked" in out
+
+
+def test_distillation_pulls_a_fine_tune_back_to_the_start_runs_answers(tmp_path, fake_root, tiny_run):
+    """distill_weight adds weight x KL(start run's answers || this run's) on the batch's Fashion-MNIST images: little
+    while the fine-tune still answers as its start run does, more once it has moved away from it."""
+    from fashion_core.runs import Run
+    from fashion_core.train import setup, training_step
+
+    photos = _photo_dir(tmp_path / "photos", n=7)
+    cfg = tiny_run.config.replace(epochs=1, init_from=str(tiny_run.path), photo_dir=str(photos), photo_batch=8)
+    losses = {}
+    for w in (0.0, 5.0):
+        for moved in (False, True):
+            s = setup(cfg.replace(distill_weight=w), Run(tmp_path / f"s{w}{moved}"), torch.device("cpu"),
+                      lambda p: None, fake_root)
+            assert (s.teacher is not None) == bool(w)
+            if moved:  # as if some photo steps had already changed it
+                with torch.no_grad():
+                    for p in s.model.parameters():
+                        p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.05)
+            losses[w, moved] = training_step(s, torch.arange(32))[0].item()
+    # the start run answers in eval mode, the fine-tune in training mode (dropout, batch statistics), so even
+    # unmoved it pays a little; moved away from the start run's weights it pays more
+    still, moved = losses[5.0, False] - losses[0.0, False], losses[5.0, True] - losses[0.0, True]
+    assert 0 <= still < moved / 2, losses
+    assert all(not p.requires_grad for p in s.teacher.parameters())  # the start run itself never learns
+    with pytest.raises(ValueError, match="distill_weight: needs init_from"):
+        TrainConfig(distill_weight=1.0).validate()
+    with pytest.raises(ValueError, match="distill_weight: must be in"):
+        cfg.replace(distill_weight=-1.0).validate()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import io
 import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,6 +28,12 @@ WORK_SIDE = 256  # pixels: the working copy that is cropped and resized to 28x28
 # for thresholds and a photo run chosen with it on the holdout slice
 SEGMENT_SIDE = 128
 GRABCUT_ITERATIONS = 4  # GrabCut's rounds of colour models and graph cut
+# The second GrabCut (the centre of the frame, when the colour-seeded one finds an implausible mask) is started
+# at once, on another core, when the colour seed marks less than this share of the frame as garment: on 522
+# training photos, 72-83% of those photos needed it against 1% above 0.4. It stops at its next round when it
+# turns out not to be needed; either way every photo gets the very mask the two GrabCuts in turn would give.
+SPECULATE_BELOW = 0.4
+_FALLBACK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grabcut-fallback")  # OpenCV releases the GIL
 BORDER = 0.04  # fraction of the side whose colours describe the background
 # Fashion-MNIST garments (pixels > 20 of its 60k training images): mean 158, per-image std ~48.
 TARGET_MEAN, TARGET_STD, FLOOR = 158.0, 48.0, 50.0  # 0..255 grey levels
@@ -177,27 +185,41 @@ def segment(rgb: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray,
     seed[ring & (dist <= thr)] = cv2.GC_BGD
     if (seed == cv2.GC_PR_FGD).mean() < 0.01:  # garment the colour of its background: trust the centre
         seed[h // 4: 3 * h // 4, w // 4: 3 * w // 4] = cv2.GC_PR_FGD
+    centre = np.full((h, w), cv2.GC_PR_BGD, np.uint8)  # the second try's seed: the centre of the frame
+    centre[ring] = cv2.GC_BGD
+    centre[h // 10: h - h // 10, w // 10: w - w // 10] = cv2.GC_PR_FGD
+    stop = threading.Event()
+    second = (_FALLBACK.submit(_grabcut, rgb, centre, iterations, stop)
+              if (seed == cv2.GC_PR_FGD).mean() < SPECULATE_BELOW else None)
     mask = _grabcut(rgb, seed, iterations)
-    frac = mask.mean()
-    if not 0.02 <= frac <= 0.97:
-        seed = np.full((h, w), cv2.GC_PR_BGD, np.uint8)
-        seed[ring] = cv2.GC_BGD
-        seed[h // 10: h - h // 10, w // 10: w - w // 10] = cv2.GC_PR_FGD
-        mask = _grabcut(rgb, seed, iterations)
-        if not 0.02 <= mask.mean() <= 0.97:
-            mask = np.zeros((h, w), bool)
-            mask[h // 10: h - h // 10, w // 10: w - w // 10] = True
-            return mask, False
+    if 0.02 <= mask.mean() <= 0.97:
+        stop.set()  # not needed: it ends at its next round, before another photo's starts
+        return mask, True
+    mask = second.result() if second is not None else _grabcut(rgb, centre, iterations)
+    if not 0.02 <= mask.mean() <= 0.97:
+        mask = np.zeros((h, w), bool)
+        mask[h // 10: h - h // 10, w // 10: w - w // 10] = True
+        return mask, False
     return mask, True
 
 
-def _grabcut(rgb: np.ndarray, seed: np.ndarray, iterations: int) -> np.ndarray:
-    """GrabCut from a seed label map, then open/close, keep the largest blob, fill its holes."""
+def _grabcut(rgb: np.ndarray, seed: np.ndarray, iterations: int, stop: threading.Event | None = None
+             ) -> np.ndarray | None:
+    """GrabCut from a seed label map, then open/close, keep the largest blob, fill its holes. With `stop`, one
+    round per call (the same result as all rounds in one call: each round continues from the colour models and
+    the mask the last one left), giving up (returning None) once stop is set."""
     gc = seed.copy()
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.setRNGSeed(0)
+    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    cv2.setRNGSeed(0)  # the colour models' k-means start: OpenCV's generator is per thread
     try:
-        cv2.grabCut(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        if stop is None:
+            cv2.grabCut(bgr, gc, None, bgd, fgd, iterations, cv2.GC_INIT_WITH_MASK)
+        else:
+            for i in range(iterations):
+                if stop.is_set():
+                    return None
+                cv2.grabCut(bgr, gc, None, bgd, fgd, 1, cv2.GC_EVAL if i else cv2.GC_INIT_WITH_MASK)
     except cv2.error:  # a seed with no background or no garment sample: GrabCut cannot model it
         return np.isin(seed, (cv2.GC_FGD, cv2.GC_PR_FGD))
     fg = np.isin(gc, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
