@@ -256,3 +256,11 @@ def test_the_second_grabcut_started_early_gives_the_same_input_as_running_it_aft
     for seq, early in zip(outputs[0.0], outputs[1.01]):
         assert (seq.mask == early.mask).all() and (seq.image28 == early.image28).all() and seq.found == early.found
     assert sum(not p.found for p in outputs[0.0]) >= 1  # a frame where both tries failed: the centre is used
+
+
+def test_nearest_border_colour_distance_is_the_plain_formula():
+    rng = np.random.default_rng(0)
+    for shape in [(1, 3), (7, 3), (40, 30, 3)]:
+        points, centres = rng.normal(50, 30, shape).astype(np.float32), rng.normal(50, 30, (4, 3)).astype(np.float32)
+        plain_formula = np.linalg.norm(points[..., None, :] - centres, axis=-1).min(-1)
+        assert (photo.nearest(points, centres) == plain_formula).all()
