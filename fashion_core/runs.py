@@ -117,11 +117,12 @@ def _read_once(path: Path, what: str, read):
     except OSError:
         return read(path)
     key = (os.fspath(path), what, st.st_ino, st.st_size, st.st_mtime_ns)
-    if key not in _PARSED:
+    value = _PARSED.get(key, _PARSED)  # one lookup: another thread may clear the dict in between two
+    if value is _PARSED:
         if len(_PARSED) > 512:
             _PARSED.clear()
-        _PARSED[key] = read(path)
-    return _PARSED[key]
+        value = _PARSED[key] = read(path)
+    return value
 
 
 def read_json(path: Path, default: Any = None) -> Any:

@@ -4,6 +4,8 @@ shape it promises, a black background, the garment centred and filling the frame
 from __future__ import annotations
 
 import io
+import os
+import time
 
 import cv2
 import numpy as np
@@ -264,3 +266,28 @@ def test_nearest_border_colour_distance_is_the_plain_formula():
         points, centres = rng.normal(50, 30, shape).astype(np.float32), rng.normal(50, 30, (4, 3)).astype(np.float32)
         plain_formula = np.linalg.norm(points[..., None, :] - centres, axis=-1).min(-1)
         assert (photo.nearest(points, centres) == plain_formula).all()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="fork is POSIX")
+def test_a_forked_child_still_segments_a_photo_that_needs_the_second_grabcut(monkeypatch):
+    """The early second GrabCut runs on a thread of the process's own; a forked child (a data loader worker, say)
+    has none of its parent's threads and must not wait forever on one."""
+    monkeypatch.setattr(photo, "SPECULATE_BELOW", 1.01)
+    frame = Image.new("RGB", (120, 90), (128, 128, 128))
+    expected = prepare(frame).image28  # the parent's thread exists now
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: answer through the pipe, then leave at once
+        try:
+            os.write(write, prepare(frame).image28.tobytes())
+        finally:
+            os._exit(0)
+    os.close(write)
+    deadline = time.time() + 30
+    while os.waitpid(pid, os.WNOHANG) == (0, 0):
+        if time.time() > deadline:
+            os.kill(pid, 9)
+            pytest.fail("the forked child hung on the parent's GrabCut thread")
+        time.sleep(0.05)
+    got = os.read(read, 28 * 28)
+    assert np.frombuffer(got, np.uint8).reshape(28, 28).tolist() == expected.tolist()

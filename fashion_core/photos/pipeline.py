@@ -33,7 +33,7 @@ GRABCUT_ITERATIONS = 4  # GrabCut's rounds of colour models and graph cut
 # training photos, 72-83% of those photos needed it against 1% above 0.4. It stops at its next round when it
 # turns out not to be needed; either way every photo gets the very mask the two GrabCuts in turn would give.
 SPECULATE_BELOW = 0.4
-_FALLBACK = ThreadPoolExecutor(max_workers=1, thread_name_prefix="grabcut-fallback")  # OpenCV releases the GIL
+_FALLBACK: tuple[int, ThreadPoolExecutor] | None = None  # (process id, its pool): see _fallback_pool
 BORDER = 0.04  # fraction of the side whose colours describe the background
 # Fashion-MNIST garments (pixels > 20 of its 60k training images): mean 158, per-image std ~48.
 TARGET_MEAN, TARGET_STD, FLOOR = 158.0, 48.0, 50.0  # 0..255 grey levels
@@ -200,7 +200,7 @@ def segment(rgb: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray,
     centre[ring] = cv2.GC_BGD
     centre[h // 10: h - h // 10, w // 10: w - w // 10] = cv2.GC_PR_FGD
     stop = threading.Event()
-    second = (_FALLBACK.submit(_grabcut, rgb, centre, iterations, stop)
+    second = (_fallback_pool().submit(_grabcut, rgb, centre, iterations, stop)
               if (seed == cv2.GC_PR_FGD).mean() < SPECULATE_BELOW else None)
     mask = _grabcut(rgb, seed, iterations)
     if 0.02 <= mask.mean() <= 0.97:
@@ -212,6 +212,15 @@ def segment(rgb: np.ndarray, iterations: int | None = None) -> tuple[np.ndarray,
         mask[h // 10: h - h // 10, w // 10: w - w // 10] = True
         return mask, False
     return mask, True
+
+
+def _fallback_pool() -> ThreadPoolExecutor:
+    """The one thread the second GrabCut runs on (OpenCV releases the GIL), made anew in a forked child, where
+    the parent's thread does not exist."""
+    global _FALLBACK
+    if _FALLBACK is None or _FALLBACK[0] != os.getpid():
+        _FALLBACK = (os.getpid(), ThreadPoolExecutor(max_workers=1, thread_name_prefix="grabcut-fallback"))
+    return _FALLBACK[1]
 
 
 def _grabcut(rgb: np.ndarray, seed: np.ndarray, iterations: int, stop: threading.Event | None = None
