@@ -35,9 +35,7 @@ st.subheader("Training curves")
 rows = [{"run": n, **m} for n, r in zip(picked, chosen) for m in r.metrics]
 if rows:
     df = pd.DataFrame(rows)
-    c1, c2 = st.columns(2)
-    c1.plotly_chart(training_curves(df, "loss", COLOURS), width="stretch")
-    c2.plotly_chart(training_curves(df, "acc", COLOURS), width="stretch")
+    st.plotly_chart(training_curves(df, COLOURS), width="stretch")
     st.caption("Solid lines: training set (running average over the epoch); dashed: validation set. Training "
                "loss can sit well above validation loss: it is measured on augmented images, with label smoothing "
                "where the recipe uses it (the flagships do), while the weights are still changing.")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
+from plotly.subplots import make_subplots
 
 from fashion_core.predictor import percent
 from fashion_core.data import CLASSES
@@ -82,21 +83,24 @@ def _training_curve(history: list[dict], per_epoch: float | None, resumed: bool)
     return out
 
 
-def training_curves(metrics: pd.DataFrame, metric: str, colours: dict[str, str]) -> go.Figure:
-    """Compare's curves of one metric ("loss" or "acc") per epoch: solid training, dashed validation,
-    one colour per run. metrics: a row per run and epoch (column "run" and the runs' metrics)."""
-    fig = go.Figure()
+def training_curves(metrics: pd.DataFrame, colours: dict[str, str]) -> go.Figure:
+    """Compare's curves, loss on the left and accuracy on the right, per epoch: solid training, dashed
+    validation, one colour per run. metrics: a row per run and epoch (column "run" and the runs' metrics).
+    One figure with two panels, not two charts: each Plotly chart costs the browser a few tenths of a second."""
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("loss", "accuracy %"), horizontal_spacing=0.08)
     for name, g in metrics.groupby("run", sort=False):
         drawn = 0
-        for split, dash in (("train", "solid"), ("val", "dash")):
-            if f"{split}_{metric}" in g and g[f"{split}_{metric}"].notna().any():
-                # one legend entry per run (the caption says which line is which): half as tall in a narrow column
-                fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=name if not drawn else f"{name} val",
-                                legendgroup=name, showlegend=not drawn, line=dict(color=colours[name], dash=dash),
-                                hovertemplate=f"{name} {split}: %{{y:.3f}} at epoch %{{x}}<extra></extra>")
-                drawn += 1
-    fig.update_layout(height=400, title="loss" if metric == "loss" else "accuracy %", xaxis_title="epoch",
-                      margin=dict(t=40, b=10, l=10, r=10), legend=dict(font=dict(size=10), orientation="h", y=-0.2))
+        for col, metric in enumerate(("loss", "acc"), 1):
+            for split, dash in (("train", "solid"), ("val", "dash")):
+                if f"{split}_{metric}" in g and g[f"{split}_{metric}"].notna().any():
+                    # one legend entry per run (the caption says which line is which)
+                    fig.add_scatter(x=g["epoch"], y=g[f"{split}_{metric}"], name=name, legendgroup=name,
+                                    showlegend=not drawn, line=dict(color=colours[name], dash=dash), row=1, col=col,
+                                    hovertemplate=f"{name} {split}: %{{y:.3f}} at epoch %{{x}}<extra></extra>")
+                    drawn += 1
+    fig.update_xaxes(title_text="epoch")
+    fig.update_layout(height=400, margin=dict(t=40, b=10, l=10, r=10),
+                      legend=dict(font=dict(size=10), orientation="h", y=-0.2))
     return fig
 
 
