@@ -309,37 +309,34 @@ def predict_rerun(page) -> float:
                  lambda: (page.wait_for_timeout(100), page.wait_for_function(IDLE_JS, timeout=120_000, polling=20)))
 
 
-def browser_timings(photo: Path | None, model_name: str | None, pages: bool = True) -> dict:
-    """The browser's timings; pages=False: only the embedding map's."""
+def browser_timings(photo: Path | None, model_name: str | None, parts: str = "all") -> dict:
+    """The browser's timings: parts "all", "pages" (each page's renders) or "embed" (the embedding map's)."""
     from browser import PAGES, launch, serve_app
     from playwright.sync_api import sync_playwright
 
-    out: dict = {"cold": {}, "warm": {}, "nav": {}}
+    out: dict = {}
     with tempfile.TemporaryDirectory() as tmp:
         env = {"FASHION_RUNS_DIR": str(Path(tmp) / "runs"), "FASHION_JOBS_DIR": str(Path(tmp) / "jobs")}
         with serve_app(env, Path(tmp) / "streamlit.log") as url, sync_playwright() as p:
             browser = launch(p)
             page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            if not pages:
-                out = {"embed": embedding_in_browser(page, url, list(EMBED_GOALS_S))}
-                browser.close()
-                return out
-            for name in PAGES:
-                out["cold"][name] = visit_by_url(page, url, name)
-            for _ in range(WARM_VISITS):
-                for name in PAGES:
-                    out["warm"].setdefault(name, []).append(visit_by_url(page, url, name))
-                for name in [*list(PAGES)[1:], "Overview"]:
-                    out["nav"].setdefault(name, []).append(visit_by_sidebar(page, name))
-            for key in ("warm", "nav"):
-                out[key] = {name: statistics.median(t) for name, t in out[key].items()}
-            if pages == "only":
-                browser.close()
-                return out
-            out["embed"] = embedding_in_browser(page, url, list(EMBED_GOALS_S))
-            visit_by_url(page, url, "Predict")
-            out["upload"], out["model"] = predict_upload(page, photo, model_name)
-            out["rerun"] = predict_rerun(page)
+            if parts in ("all", "pages"):
+                out["cold"] = {name: visit_by_url(page, url, name) for name in PAGES}
+                warm: dict[str, list[float]] = {}
+                nav: dict[str, list[float]] = {}
+                for _ in range(WARM_VISITS):
+                    for name in PAGES:
+                        warm.setdefault(name, []).append(visit_by_url(page, url, name))
+                    for name in [*list(PAGES)[1:], "Overview"]:
+                        nav.setdefault(name, []).append(visit_by_sidebar(page, name))
+                out["warm"] = {name: statistics.median(t) for name, t in warm.items()}
+                out["nav"] = {name: statistics.median(t) for name, t in nav.items()}
+            if parts in ("all", "embed"):
+                out["embed"] = embedding_in_browser(page, url, list(EMBED_GOALS_S))
+            if parts == "all":
+                visit_by_url(page, url, "Predict")
+                out["upload"], out["model"] = predict_upload(page, photo, model_name)
+                out["rerun"] = predict_rerun(page)
             browser.close()
     return out
 
@@ -417,11 +414,11 @@ def main() -> None:
         return embed_worker(version, method, int(n))
     if args.embed_only:
         maps = embed_timings(list(EMBED_GOALS_S), args.embed_size)
-        print_embed_report(maps, None if args.no_browser else browser_timings(None, None, pages=False),
+        print_embed_report(maps, None if args.no_browser else browser_timings(None, None, "embed"),
                            args.embed_size)
         return
     if args.pages_only:
-        return print_pages(browser_timings(None, None, pages="only"))
+        return print_pages(browser_timings(None, None, "pages"))
     # the dev photos sit beside Fashion-MNIST in the shared data folder
     photo = args.photo or sorted((Path(os.environ["FASHION_MNIST_ROOT"]) / "clothing-photos-dev" / "t-shirt").glob("*.jpg"))[0]
     run = Run(CHECKPOINT_DIR / args.run)

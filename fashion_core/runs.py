@@ -190,8 +190,8 @@ def read_config(path: Path) -> RunConfig:
     """The config in a run folder's config.json, of the run's kind; ValueError when it is unreadable.
     A config is frozen, so one is built per version of the file and shared."""
     file = Path(path) / "config.json"
-    if not inside_file(file) or (Path(path) / "ensemble.json").exists():
-        return _read_config(file)
+    if not inside_file(file) or (Path(path) / "ensemble.json").exists():  # a legacy ensemble reads a second file,
+        return _read_config(file)  # which the cache key does not cover
     return _read_once(file, "config", _read_config)
 
 
